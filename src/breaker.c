@@ -1,0 +1,2 @@
+/* breaker.c: not written yet. */
+#include "gw.h"

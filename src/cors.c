@@ -1,0 +1,2 @@
+/* cors.c: not written yet. */
+#include "gw.h"

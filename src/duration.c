@@ -1,0 +1,2 @@
+/* duration.c: not written yet. */
+#include "gw.h"

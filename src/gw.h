@@ -1,0 +1,42 @@
+/*
+ * gw.h: definitions every module of hanzo-gateway shares.
+ *
+ * Error convention: functions return 0 (or a count) on success and a
+ * negative GW_ERR_* on failure.  Codes at or below GW_ERR_FATAL leave the
+ * object in a state where only its destroy function is valid.
+ */
+#ifndef GW_H
+#define GW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+enum gw_err {
+	GW_OK = 0,
+	GW_ERR_INVAL = -1,        /* malformed input (config, request, reply) */
+	GW_ERR_NOT_FOUND = -2,    /* no such route / key */
+	GW_ERR_METHOD = -3,       /* path known, method not allowed */
+	GW_ERR_TOO_LARGE = -4,    /* a size or count limit was hit */
+	GW_ERR_AGAIN = -5,        /* incomplete input: feed more bytes */
+	GW_ERR_IO = -6,           /* socket or file error */
+	GW_ERR_TIMEOUT = -7,
+	GW_ERR_LIMITED = -8,      /* rejected by QoS */
+	GW_ERR_FATAL = -100,      /* only destroy is valid after this */
+};
+
+#define GW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define GW_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GW_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define GW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Nanoseconds in common units: durations are int64 nanoseconds throughout. */
+#define GW_NS_PER_MS INT64_C(1000000)
+#define GW_NS_PER_S INT64_C(1000000000)
+
+/* Monotonic clock in nanoseconds; QoS code takes it as a parameter. */
+int64_t gw_now_ns(void);
+
+#endif

@@ -1,0 +1,2 @@
+/* h1_parser.c: not written yet. */
+#include "gw.h"

@@ -1,0 +1,141 @@
+/*
+ * h1_parser.h: a small, strict HTTP/1.1 message-head parser and chunked
+ * decoder (RFC 9112), written for the gateway and fuzzed
+ * (tests/fuzz/fuzz_h1.c).
+ *
+ * Strict on purpose: a gateway that forwards requests must not read a
+ * message differently from the backend behind it (request smuggling).
+ * Everything ambiguous is rejected, not repaired:
+ *  - lines end in CRLF; a bare CR or bare LF is an error;
+ *  - obs-fold (a header line starting with SP/HTAB) is an error;
+ *  - field names are tokens, no whitespace before ':'; values hold no
+ *    CTL but HTAB; leading/trailing OWS is trimmed;
+ *  - Content-Length: digits only; several equal values (in one line
+ *    "5, 5" or in several lines) are one value; differing values are an
+ *    error;
+ *  - Transfer-Encoding with Content-Length is an error in a request; in a
+ *    request, Transfer-Encoding must be exactly "chunked" (any case);
+ *    in a response, a final coding other than chunked means the body runs
+ *    until close;
+ *  - HTTP/1.0 and HTTP/1.1 only; request-target in origin form,
+ *    absolute form ("http://host/p") or "*" (OPTIONS); no SP/CTL in it.
+ *
+ * The parser never allocates: name/value pointers point into the caller's
+ * buffer and stay valid while it does.
+ */
+#ifndef GW_H1_PARSER_H
+#define GW_H1_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+/* Errors, beside GW_ERR_AGAIN (the head is not complete yet). */
+#define GW_H1_ERR_BAD        (-1)   /* malformed: 400 and close */
+#define GW_H1_ERR_TOO_LARGE  (-4)   /* too many headers: 431 */
+#define GW_H1_ERR_VERSION    (-9)   /* not HTTP/1.x: 505 */
+
+struct gw_h1_header {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+
+enum gw_h1_body {
+	GW_H1_BODY_NONE = 0,     /* no body (no CL/TE, or CL 0) */
+	GW_H1_BODY_LENGTH,       /* content_length bytes */
+	GW_H1_BODY_CHUNKED,
+	GW_H1_BODY_UNTIL_CLOSE,  /* responses only */
+};
+
+/* Facts the parser derives from the headers, shared by both directions. */
+struct gw_h1_framing {
+	enum gw_h1_body body;
+	uint64_t content_length; /* for GW_H1_BODY_LENGTH */
+	bool keep_alive;         /* per version and Connection */
+	bool conn_close;         /* Connection: close present */
+	bool conn_upgrade;       /* Connection: upgrade present */
+	bool expect_continue;    /* Expect: 100-continue (requests) */
+	bool has_te;             /* a Transfer-Encoding header was present */
+	const char *upgrade;     /* Upgrade value or NULL */
+	size_t upgrade_len;
+	const char *host;        /* Host value or NULL (requests) */
+	size_t host_len;
+};
+
+struct gw_h1_request {
+	const char *method;
+	size_t method_len;
+	const char *target;      /* request-target as received */
+	size_t target_len;
+	int minor_version;       /* 0 or 1 */
+	struct gw_h1_header *headers;   /* caller's array */
+	size_t nheaders;
+	struct gw_h1_framing framing;
+};
+
+struct gw_h1_response {
+	int status;              /* 100..999 */
+	const char *reason;
+	size_t reason_len;
+	int minor_version;
+	struct gw_h1_header *headers;
+	size_t nheaders;
+	struct gw_h1_framing framing;
+};
+
+/*
+ * Parses a request head from buf[0..len).  headers/max_headers is the
+ * caller's array.  Returns the length of the head (through the empty
+ * line) on success; GW_ERR_AGAIN if the head is incomplete (the caller
+ * enforces its own head size limit and answers 431 past it);
+ * GW_H1_ERR_BAD, GW_H1_ERR_TOO_LARGE (more than max_headers fields) or
+ * GW_H1_ERR_VERSION.  Leading empty lines before a request line (RFC 9112
+ * 2.2) are skipped and counted in the returned length.
+ */
+int gw_h1_parse_request(const char *buf, size_t len,
+    struct gw_h1_request *req, struct gw_h1_header *headers,
+    size_t max_headers);
+
+/*
+ * Parses a response head.  request_was_head and the status decide
+ * framing: 1xx, 204, 304 and responses to HEAD have no body; a 2xx to
+ * CONNECT is not parsed here.  Returns as gw_h1_parse_request().
+ */
+int gw_h1_parse_response(const char *buf, size_t len,
+    struct gw_h1_response *resp, struct gw_h1_header *headers,
+    size_t max_headers, bool request_was_head);
+
+/* Case-insensitive token comparison of a header name. */
+bool gw_h1_name_eq(const char *name, size_t len, const char *lit);
+
+/*
+ * Incremental chunked-body decoder (RFC 9112 7.1).  Chunk extensions are
+ * parsed and dropped; trailer fields are collected into `trailers` (an
+ * evbuffer of raw "name: value\r\n" lines, caller-owned, may be NULL to
+ * drop them).
+ */
+struct gw_h1_chunked {
+	int state;               /* private */
+	uint64_t remaining;      /* bytes left in the current chunk */
+	size_t line_len;         /* private: bytes of the current line */
+	size_t trailer_bytes;    /* private: total trailer size */
+};
+
+void gw_h1_chunked_init(struct gw_h1_chunked *c);
+
+/*
+ * Decodes from `in` into `out`: chunk data is moved (evbuffer chains, no
+ * copy where libevent allows), framing bytes are drained.  Returns 1 when
+ * the last chunk and trailers have been consumed (bytes after them stay in
+ * `in`), 0 when it needs more input, GW_H1_ERR_BAD on a malformed size
+ * line, overflow, or a trailer section over 64 KiB.
+ * `max_out` bounds the data moved in one call (back-pressure); 0 = no bound.
+ */
+int gw_h1_chunked_decode(struct gw_h1_chunked *c, struct evbuffer *in,
+    struct evbuffer *out, struct evbuffer *trailers, size_t max_out);
+
+#endif

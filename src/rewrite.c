@@ -1,0 +1,2 @@
+/* rewrite.c: not written yet. */
+#include "gw.h"

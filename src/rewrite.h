@@ -1,0 +1,59 @@
+/*
+ * rewrite.h: what the gateway sends to a backend in place of what the
+ * client sent: the url_pattern expanded, the query string and headers
+ * filtered as the endpoint says.
+ *
+ * Templates are compiled once per config (gw_urltmpl_compile) so a request
+ * only copies literal runs and values.
+ */
+#ifndef GW_REWRITE_H
+#define GW_REWRITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "router.h"
+
+struct evbuffer;
+
+/* A compiled url_pattern. */
+struct gw_urltmpl;
+
+/*
+ * Compiles `pattern` (a backend url_pattern) against `endpoint` (its
+ * endpoint pattern): every {name} in pattern must be a placeholder of
+ * endpoint; "{*}" or a trailing "*" stands for the wildcard remainder.
+ * Returns NULL and sets *cause (malloc'd, e.g. "placeholder {id} is not
+ * defined by the endpoint /a/{b}") on error.
+ */
+struct gw_urltmpl *gw_urltmpl_compile(const char *pattern,
+    const char *endpoint, char **cause);
+void gw_urltmpl_destroy(struct gw_urltmpl *t);
+
+/*
+ * Appends the expanded path to out.  Placeholder values and the wildcard
+ * remainder are percent-encoded for a path segment (RFC 3986 pchar; '/'
+ * in a placeholder value is encoded as %2F, so a value never adds a
+ * segment; "." and ".." values are encoded as %2E / %2E%2E).
+ * Then, if the query string has parameters that `allowed` admits,
+ * appends '?' and them, in their original order and encoding.
+ *   allowed: n == 0: none; all: every parameter; else names, exact match.
+ * `query` excludes the '?'; it may be NULL.
+ */
+void gw_urltmpl_expand(const struct gw_urltmpl *t, const struct gw_match *m,
+    const char *query, size_t query_len, const struct gw_strlist *allowed,
+    struct evbuffer *out);
+
+/*
+ * Whether a client header goes to the backend, per the endpoint's
+ * input_headers (names compared case-insensitively).  When the endpoint
+ * sets none (ep->input_headers_set false), KrakenD's default applies: only
+ * the headers the gateway always sends pass (Content-Type and
+ * Content-Length of a body, Accept-Encoding, User-Agent).  Hop-by-hop headers and
+ * Host are never passed by this function's callers; it does not know them.
+ */
+bool gw_header_allowed(const struct gw_endpoint_config *ep,
+    const char *name, size_t len);
+
+#endif

@@ -1,0 +1,2 @@
+/* router.c: not written yet. */
+#include "gw.h"
