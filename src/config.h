@@ -128,7 +128,7 @@ struct gw_backend_config {
 };
 
 struct gw_endpoint_config {
-	char *endpoint;          /* path pattern: /a/{b}/c or /a/* */
+	char *endpoint;          /* path pattern: /a/{b}/c, or /a/ then "*" */
 	char *method;            /* upper case; default GET */
 	struct gw_backend_config *backends;
 	size_t nbackends;

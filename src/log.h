@@ -9,6 +9,7 @@
 #define GW_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum gw_log_level {
 	GW_LOG_DEBUG = 0,

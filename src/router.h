@@ -38,7 +38,7 @@ struct gw_match {
 	size_t endpoint;         /* index in cfg->endpoints */
 	size_t nparams;
 	struct gw_param params[GW_ROUTER_MAX_PARAMS];
-	/* The wildcard remainder of a "/*" endpoint, without its leading
+	/* The wildcard remainder of a trailing-star endpoint, without its leading
 	 * '/': decoded segments joined by '/', each segment's own encoded
 	 * '/' staying encoded as "%2F".  NULL for other endpoints. */
 	const char *rest;
