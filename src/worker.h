@@ -1,0 +1,66 @@
+/*
+ * worker.h: one thread, one event_base.  A worker accepts on the shared
+ * listening sockets and owns every connection it accepted, its upstream
+ * pools and its timers; the request path takes no lock shared between
+ * workers.
+ */
+#ifndef GW_WORKER_H
+#define GW_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+struct gw_conn;
+struct gw_host;
+struct gw_pool;
+struct gw_routes;
+
+/* Per-worker counters, summed at scrape time (no atomics needed: only
+ * the worker writes them; readers tolerate a torn read of a counter). */
+struct gw_worker_stats {
+	uint64_t conns_accepted;
+	uint64_t requests;
+	uint64_t responses[6];   /* by class: 1xx..5xx, [0] unused */
+	uint64_t upstream_errors;
+};
+
+struct gw_worker {
+	int id;
+	pthread_t thread;
+	struct event_base *base;
+	struct evdns_base *dns;
+	SSL_CTX *server_tls;     /* NULL: plaintext front */
+	SSL_CTX *client_tls;     /* for https:// backends */
+	struct evconnlistener **listeners;
+	size_t nlisteners;
+	struct gw_routes *routes;    /* current routes (ref) */
+	struct gw_pool **pools;  /* by host id of routes; lazily created */
+	size_t npools;
+	struct gw_conn *conns;   /* list of open client connections */
+	size_t nconns;
+	bool stopping;           /* graceful shutdown in progress */
+	struct event *wake;      /* cross-thread notification */
+	struct gw_worker_stats stats;
+	/* Front limits and timeouts resolved from the config (ns). */
+	int64_t header_timeout_ns;
+	int64_t idle_timeout_ns;
+	int64_t body_timeout_ns;
+	unsigned max_concurrent_streams;
+};
+
+/* The pool for host id `host` of the worker's current routes. */
+struct gw_pool *gw_worker_pool(struct gw_worker *w, size_t host);
+
+/* Removes a closed connection from the worker's list (conn.c). */
+void gw_worker_conn_add(struct gw_worker *w, struct gw_conn *c);
+void gw_worker_conn_remove(struct gw_worker *w, struct gw_conn *c);
+
+#endif
