@@ -25,8 +25,8 @@ void gw_cors_destroy(struct gw_cors *c);
 
 /*
  * Whether origin (e.g. "https://a.example.com") is allowed: exact match
- * (case-insensitive scheme and host), "*", or a "https://*.example.com"
- * pattern (one or more labels in place of '*', same scheme and port).
+ * (case-insensitive scheme and host), "*", or a wildcard such as
+ * "https://" "*" ".example.com" (one or more labels in place of '*', same scheme and port).
  */
 bool gw_cors_origin_allowed(const struct gw_cors *c, const char *origin,
     size_t len);

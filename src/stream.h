@@ -170,6 +170,13 @@ struct gw_stream {
 	char term_by;            /* enum gw_term_by */
 	char term_phase;         /* R request, H head, D data, '-' done */
 	char upstream_addr[64];  /* "10.0.0.1:8000" for the access log */
+
+	/* --- private to stream.c --------------------------------------- */
+	uint64_t _req_acked;     /* body bytes reported consumed to front */
+	char *_origin;           /* the request's Origin, for CORS */
+	bool _resp_ended;        /* front told end_stream */
+	bool _breaker_done;      /* outcome recorded */
+	bool _timer_idle;        /* timer is the streaming idle timeout */
 };
 
 /* Creates a stream on conn's worker.  Never fails (xmalloc). */

@@ -92,6 +92,10 @@ void gw_upstream_release(struct gw_upstream *up);
 /* The peer address "ip:port" of an upstream connection, for logs. */
 const char *gw_upstream_addr(const struct gw_upstream *up);
 
+/* The client-side TLS context for https:// backends: system trust store,
+ * peer verification on.  Aborts on failure (no TLS library). */
+struct ssl_ctx_st *gw_upstream_tls_ctx_create(void);
+
 /* Idle and total connections of a pool (tests, metrics). */
 unsigned gw_pool_idle(const struct gw_pool *p);
 unsigned gw_pool_total(const struct gw_pool *p);

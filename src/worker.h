@@ -32,6 +32,18 @@ struct gw_worker_stats {
 	uint64_t upstream_errors;
 };
 
+/* What a worker is started with; copied. */
+struct gw_worker_settings {
+	int64_t header_timeout_ns;
+	int64_t idle_timeout_ns;
+	int64_t body_timeout_ns;
+	int64_t grace_ns;        /* shutdown: in-flight work may take this */
+	unsigned max_concurrent_streams;
+	unsigned pool_max_idle;
+	int64_t pool_idle_timeout_ns;
+	int64_t pool_connect_timeout_ns;
+};
+
 struct gw_worker {
 	int id;
 	pthread_t thread;
@@ -48,6 +60,11 @@ struct gw_worker {
 	size_t nconns;
 	bool stopping;           /* graceful shutdown in progress */
 	struct event *wake;      /* cross-thread notification */
+	pthread_mutex_t mbox_lock;   /* guards the two fields below */
+	struct gw_routes *mbox_routes;   /* routes posted, not yet taken */
+	bool mbox_stop;
+	struct event *grace_timer;
+	struct gw_worker_settings set;
 	struct gw_worker_stats stats;
 	/* Front limits and timeouts resolved from the config (ns). */
 	int64_t header_timeout_ns;
@@ -55,6 +72,26 @@ struct gw_worker {
 	int64_t body_timeout_ns;
 	unsigned max_concurrent_streams;
 };
+
+
+
+/*
+ * Creates a worker accepting on the listening sockets fds[0..nfds) (they
+ * stay owned by the caller) and serving routes.  TLS contexts may be
+ * NULL.  The thread starts with gw_worker_start().
+ */
+struct gw_worker *gw_worker_create(int id, const int *fds, size_t nfds,
+    struct gw_routes *routes, SSL_CTX *server_tls, SSL_CTX *client_tls,
+    const struct gw_worker_settings *set);
+int gw_worker_start(struct gw_worker *w);
+/* From another thread: serve `routes` from the next loop turn on (takes
+ * its own reference).  In-flight requests keep theirs. */
+void gw_worker_post_routes(struct gw_worker *w, struct gw_routes *routes);
+/* From another thread: stop accepting, finish in-flight requests within
+ * the grace period, then end the thread. */
+void gw_worker_post_stop(struct gw_worker *w);
+/* Joins the thread and frees the worker. */
+void gw_worker_join_destroy(struct gw_worker *w);
 
 /* The pool for host id `host` of the worker's current routes. */
 struct gw_pool *gw_worker_pool(struct gw_worker *w, size_t host);

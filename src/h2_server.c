@@ -1,0 +1,2 @@
+/* h2_server.c: not written yet. */
+#include "gw.h"

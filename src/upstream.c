@@ -1,0 +1,2 @@
+/* upstream.c: not written yet. */
+#include "gw.h"
