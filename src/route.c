@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "breaker.h"
+#include "cidr.h"
 #include "cors.h"
 #include "gw.h"
 #include "log.h"
@@ -211,6 +212,7 @@ routes_free(struct gw_routes *r)
 	}
 	free(r->routes);
 	free(r->hosts);
+	free(r->trusted);
 	gw_cors_destroy(r->cors);
 	gw_router_destroy(r->router);
 	gw_config_unref(r->cfg);
@@ -230,6 +232,15 @@ gw_routes_create(struct gw_config *cfg, char **cause)
 		goto fail;
 	if (cfg->cors != NULL)
 		r->cors = gw_cors_create(cfg->cors);
+	r->trusted = xcalloc(cfg->router.trusted_proxies.n + 1,
+	    sizeof(*r->trusted));
+	for (i = 0; i < cfg->router.trusted_proxies.n; i++) {
+		/* The loader validated them; a bad one is skipped, never
+		 * trusted. */
+		if (gw_cidr_parse(cfg->router.trusted_proxies.v[i],
+		    &r->trusted[r->ntrusted]) == 0)
+			r->ntrusted++;
+	}
 	r->routes = xcalloc(cfg->nendpoints ? cfg->nendpoints : 1,
 	    sizeof(*r->routes));
 	for (i = 0; i < cfg->nendpoints; i++) {

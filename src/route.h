@@ -17,6 +17,7 @@
 #include "config.h"
 
 struct gw_breaker;
+struct gw_cidr;
 struct gw_cors;
 struct gw_limiter;
 struct gw_router;
@@ -41,6 +42,8 @@ struct gw_routes {
 	const struct gw_host **hosts;/* distinct backend hosts */
 	size_t nhosts;
 	struct gw_cors *cors;        /* NULL: no CORS */
+	struct gw_cidr *trusted;     /* router.trusted_proxies */
+	size_t ntrusted;
 	int _refcnt;
 };
 

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "breaker.h"
+#include "cidr.h"
 #include "config.h"
 #include "conn.h"
 #include "cors.h"
@@ -375,10 +376,13 @@ static void
 client_ip(struct gw_stream *st, const struct gw_req_head *head,
     const char **ip, size_t *len)
 {
-	*ip = st->conn->peer_ip;
-	*len = strlen(st->conn->peer_ip);
-	(void)head;
-	/* trusted proxies: see gw_stream_client_key() */
+	const struct gw_routes *r = st->routes;
+	const struct gw_hdr *xff = NULL;
+
+	if (r->ntrusted > 0)
+		xff = find_hdr(head->hdrs, head->nhdrs, "x-forwarded-for");
+	*ip = gw_cidr_client(r->trusted, r->ntrusted, st->conn->peer_ip,
+	    xff ? xff->value : NULL, xff ? xff->value_len : 0, len);
 }
 
 static void
@@ -417,8 +421,7 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 	const char *q = memchr(head->target, '?', head->target_len);
 	const struct gw_hdr *xff = NULL;
 	struct evbuffer *b = evbuffer_new();
-	const char *ip;
-	size_t i, iplen;
+	size_t i;
 
 	evbuffer_add(b, method, strlen(method));
 	evbuffer_add(b, " ", 1);
@@ -454,7 +457,6 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 		stream_add_header_line(b, h->name, h->name_len, h->value,
 		    h->value_len);
 	}
-	client_ip(st, head, &ip, &iplen);
 	if (xff != NULL && xff->value_len > 0)
 		evbuffer_add_printf(b, "X-Forwarded-For: %.*s, %s\r\n",
 		    (int)xff->value_len, xff->value, st->conn->peer_ip);
