@@ -6,30 +6,31 @@
  * tested without sockets.
  *
  * Behaviour follows KrakenD, which hands its config to rs/cors; where
- * rs/cors versions differ, the choice is noted:
+ * rs/cors versions differ, or where we differ, it says so:
  *  - allow_origins empty, or containing "*": every origin.  Otherwise
- *    each entry is scheme://host[:port], "null", or a wildcard: the
- *    same with a host of "*." and a domain (scheme https, host
- *    *.liquidity.io in the liquidity config); others can never match
- *    and are logged and ignored at
- *    create (gw_cors_origin_pattern_valid() lets the config loader
- *    reject them first).  Scheme and host compare case-insensitively; a
- *    scheme's default port (80 for http/ws, 443 for https/wss) equals no
- *    port.  The wildcard stands for one or more whole labels: with
- *    "*.example.com" over https, https://a.example.com and
- *    https://a.b.example.com match, but not https://example.com,
+ *    each entry is scheme://host[:port], "null", or a wildcard: the same
+ *    with a host of "*." and a domain (scheme https, host *.liquidity.io
+ *    in the liquidity config).  Other entries can never match; they are
+ *    logged and ignored at create, and gw_cors_origin_pattern_valid()
+ *    lets the config loader reject them first.  Scheme and host compare
+ *    case-insensitively; a scheme's default port (80 for http/ws, 443
+ *    for https/wss) equals no port.  The wildcard stands for one or more
+ *    whole labels: with "*.example.com" over https, https://a.example.com
+ *    and https://a.b.example.com match, but not https://example.com,
  *    https://evil-example.com, https://a.example.com.evil.com, another
- *    scheme or another port.  (rs/cors's '*' matches any characters; we
- *    are stricter on purpose.)
+ *    scheme or another port.  (rs/cors's '*' matches any characters and
+ *    its origins any string; we are stricter on purpose.)
  *  - allow_methods empty: GET, HEAD, POST.  Methods compare
  *    case-sensitively, as HTTP method names are (RFC 9110 9.1) and as
- *    current rs/cors does; OPTIONS is always allowed.
+ *    current rs/cors does (older versions upper-cased); OPTIONS is always
+ *    allowed.
  *  - allow_headers empty: rs/cors's defaults, Accept, Content-Type,
- *    X-Requested-With (and Origin); "*" allows all.  Origin is always
- *    added, as KrakenD documents.  Names compare case-insensitively.
+ *    X-Requested-With; "*" allows all.  Origin is always allowed too, as
+ *    KrakenD documents.  Names compare case-insensitively.
  *  - Access-Control-Allow-Origin is "*" when every origin is allowed and
- *    credentials are not, else the request's Origin: browsers refuse "*"
- *    on a credentialed response.
+ *    credentials are not, else the request's Origin, since browsers
+ *    refuse "*" on a credentialed response (older rs/cors; current
+ *    rs/cors sends "*" either way).
  *  - max_age under one second sends no Access-Control-Max-Age.
  *  - expose_headers empty sends no Access-Control-Expose-Headers.
  */

@@ -59,7 +59,7 @@
 #define RL_NONE UINT32_MAX
 #define RL_CACHELINE 64
 
-/* --- time and saturating arithmetic ------------------------------------ */
+/* --- time ---------------------------------------------------------------- */
 
 /* Maps an int64 time to an order-preserving uint64: INT64_MIN -> 0. */
 static inline uint64_t
@@ -363,9 +363,13 @@ struct rl_shard {
 	uint64_t overflowed;     /* requests charged to `overflow` */
 } __attribute__((aligned(RL_CACHELINE)));
 
+/*
+ * The limiter.  Everything but `endpoint` is written once at create; the
+ * endpoint bucket, compare-and-swapped by every request, gets a cache
+ * line of its own so that its traffic does not evict the rest.
+ */
 struct rl_local {
 	struct gw_limiter base;  /* first: gw_limiter_* cast to this */
-	struct gw_bucket endpoint; /* all clients together */
 	struct gw_rate endpoint_rate;
 	struct gw_rate client_rate;
 	bool has_endpoint;       /* max_rate > 0 */
@@ -373,6 +377,8 @@ struct rl_local {
 	uint64_t keys[4];        /* two SipHash keys: the entry key halves */
 	struct rl_shard *shards; /* nshards; NULL without has_client */
 	uint32_t nshards;        /* a power of two */
+	struct gw_bucket endpoint /* all clients together */
+	    __attribute__((aligned(RL_CACHELINE)));
 };
 
 static enum gw_rl_verdict rl_local_check(struct gw_limiter *, const char *,

@@ -125,7 +125,8 @@ bucket_fresh_full_at_any_now(void **state)
 		gw_bucket_init(&b);
 		assert_true(gw_bucket_full(&b, &r, nows[i]));
 		if (drain(&b, &r, nows[i], 1000) != 10)
-			fail_msg("now %lld: not exactly 10", (long long)nows[i]);
+			fail_msg("now %lld: not exactly 10",
+			    (long long)nows[i]);
 		assert_false(gw_bucket_full(&b, &r, nows[i]));
 		assert_false(gw_bucket_take(&b, &r, nows[i], &retry));
 		assert_int_equal(retry, 100 * MS);
