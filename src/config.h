@@ -68,7 +68,8 @@ struct gw_breaker_config {
 struct gw_cors_config {
 	struct gw_strlist allow_origins;  /* empty: all ("*") */
 	struct gw_strlist allow_methods;  /* default GET, HEAD, POST */
-	struct gw_strlist allow_headers;  /* empty: echo the request's */
+	struct gw_strlist allow_headers;  /* empty: Accept, Content-Type,
+					     X-Requested-With (rs/cors) */
 	struct gw_strlist expose_headers;
 	int64_t max_age_ns;               /* 0: no Access-Control-Max-Age */
 	bool allow_credentials;

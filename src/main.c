@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,15 @@ static const char usage_text[] =
 	"       hanzo-gateway version\n"
 	"       hanzo-gateway --help\n";
 
-static void __attribute__((noreturn))
-usage_error(const char *fmt, const char *arg)
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "hanzo-gateway: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, " (see hanzo-gateway --help)\n");
 	exit(2);
 }
