@@ -224,7 +224,8 @@ stream_breaker_record(struct gw_stream *st, bool ok)
 	if (!st->breaker_taken || st->_breaker_done)
 		return;
 	st->_breaker_done = true;
-	gw_breaker_record(st->route->breaker, ok, gw_now_ns());
+	gw_breaker_record_gen(st->route->breaker, st->_breaker_gen, ok,
+	    gw_now_ns());
 }
 
 /* Collects response headers into a fixed array. */
@@ -714,7 +715,8 @@ gw_stream_begin(struct gw_stream *st, const struct gw_req_head *head)
 		goto out;
 	}
 	if (st->route->breaker != NULL) {
-		if (!gw_breaker_allow(st->route->breaker, gw_now_ns())) {
+		if (!gw_breaker_allow_gen(st->route->breaker, gw_now_ns(),
+		    &st->_breaker_gen)) {
 			st->term_by = GW_TERM_RATE;
 			rc = respond_msg(st, 503, "circuit breaker is open",
 			    NULL, 0);

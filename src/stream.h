@@ -176,6 +176,7 @@ struct gw_stream {
 	char *_origin;           /* the request's Origin, for CORS */
 	bool _resp_ended;        /* front told end_stream */
 	bool _breaker_done;      /* outcome recorded */
+	uint64_t _breaker_gen;   /* breaker generation we were let in under */
 	bool _timer_idle;        /* timer is the streaming idle timeout */
 };
 
