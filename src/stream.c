@@ -257,10 +257,11 @@ hdr_cb(void *arg, const char *name, const char *value, size_t vlen)
 static void
 add_cors(struct gw_stream *st, struct hdr_list *l)
 {
-	if (st->routes->cors == NULL || st->_origin == NULL)
+	if (st->routes->cors == NULL)
 		return;
-	gw_cors_response_headers(st->routes->cors, st->_origin,
-	    strlen(st->_origin), hdr_cb, l);
+	gw_cors_actual_headers(st->routes->cors, st->method,
+	    st->method ? strlen(st->method) : 0, st->_origin,
+	    st->_origin ? strlen(st->_origin) : 0, hdr_cb, l);
 }
 
 int
