@@ -127,7 +127,9 @@
 #define GW_H2_OUT_HIGH (64 * 1024)
 #define GW_H2_OUT_LOW (16 * 1024)
 
-/* Idle timeout (no open stream) when the worker gives 0. */
+/* Idle timeout (no open stream), and the longest the socket may take no
+ * output while we have some (a peer that stopped reading), when the
+ * worker gives 0. */
 #define GW_H2_DEFAULT_IDLE_NS (60 * GW_NS_PER_S)
 
 /*
@@ -1503,6 +1505,11 @@ h2_conn_new(struct gw_conn *c)
 	bufferevent_setcb(c->bev, h2_readcb, h2_writecb, h2_eventcb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 	bufferevent_setwatermark(c->bev, EV_WRITE, GW_H2_OUT_LOW, 0);
+	/* A peer that stops reading (its streams can then never close) is
+	 * cut after the idle time without write progress.  No read timeout:
+	 * open streams may be quiet for long; the idle timer covers a
+	 * connection without streams. */
+	bufferevent_set_timeouts(c->bev, NULL, &h2->idle_tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	h2_idle_update(h2);
 	return h2;
