@@ -711,8 +711,9 @@ static void
 h2_max_concurrent_streams_refused(void **state)
 {
 	struct test *t = *state;
+	struct cstream *cs;
 	int32_t ids[150];
-	int i, refused = 0, ok = 0;
+	int i, j, refused = 0, ok = 0;
 
 	client_start(t, 1000, 0, true);
 	for (i = 0; i < 150; i++)
@@ -725,9 +726,8 @@ h2_max_concurrent_streams_refused(void **state)
 	for (i = 0; i < 20000 && refused + ok < 150; i++) {
 		pump_once(t);
 		refused = ok = 0;
-		for (int j = 0; j < 150; j++) {
-			struct cstream *cs = cs_get(t, ids[j]);
-
+		for (j = 0; j < 150; j++) {
+			cs = cs_get(t, ids[j]);
 			if (cs->closed && cs->status == 200)
 				ok++;
 			else if (cs->closed &&
