@@ -279,13 +279,13 @@ target_check(const char *m, size_t mlen, const char *t, size_t tlen)
 	else
 		return GW_H1_ERR_BAD;
 	/*
-	 * RFC 9110 4.2.1: an http(s) URI with an empty host is invalid;
-	 * 4.2.4: userinfo is deprecated and treated as an error.
+	 * The authority stands in for Host (RFC 9112 3.2.2), so it gets the
+	 * same check.  RFC 9110 4.2.1: an http(s) URI with an empty host is
+	 * invalid; 4.2.4: userinfo is treated as an error ('@' is no host
+	 * byte).
 	 */
-	for (i = skip; i < tlen; i++) {
-		if (t[i] == '/' || t[i] == '?')
-			break;
-		if (t[i] == '@')
+	for (i = skip; i < tlen && t[i] != '/' && t[i] != '?'; i++) {
+		if (!is_host_char((unsigned char)t[i]))
 			return GW_H1_ERR_BAD;
 	}
 	if (i == skip || t[skip] == ':')
@@ -709,10 +709,10 @@ gw_h1_parse_response(const char *buf, size_t len,
 	}
 
 	/*
-	 * The SP before an empty reason is required by the grammar but
-	 * often missing; both "200 \r\n" and "200\r\n" are read as no
-	 * reason (RFC 9112 4 asks recipients to be lenient here, and the
-	 * reason never matters to framing).
+	 * RFC 9112 4 has the sender write the SP even with no reason, but
+	 * servers that drop it exist; as a client should ignore the reason
+	 * anyway and it never bears on framing, "200 \r\n" and "200\r\n"
+	 * are both read as an empty reason.
 	 */
 	if (p == end)
 		return GW_ERR_AGAIN;

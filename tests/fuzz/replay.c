@@ -49,7 +49,7 @@ static const char *const tokens[] = {
 	"\\", "\0", "\x7f", "\x80", "\xff", "0", "f", "00000000000000000",
 	"ffffffffffffffff", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", " 200 ",
 	" 204 ", " 304 ", " 101 ", "GET ", "HEAD ", "CONNECT ", "OPTIONS ",
-	" * ", "http://", "Host: a\r\n", "Content-Length: ",
+	" * ", "http://", "https://", "Host: a\r\n", "Content-Length: ",
 	"Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n",
 	"Transfer-Encoding: ", "chunked", "gzip, ", "Connection: close\r\n",
 	"Connection: keep-alive, upgrade\r\n", "Upgrade: websocket\r\n",
@@ -238,7 +238,9 @@ main(int argc, char **argv)
 	for (i = 0; i < iterations; i++) {
 		if ((i & 255) == 0) {
 			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((unsigned long)(t.tv_sec - t0.tv_sec) >= seconds)
+			if ((t.tv_sec - t0.tv_sec) * 1000000000LL +
+			    (t.tv_nsec - t0.tv_nsec) >=
+			    (long long)seconds * 1000000000LL)
 				break;
 		}
 		s = &seeds[rng_below(nseeds)];

@@ -245,6 +245,9 @@ request_targets(void **state)
 		{ "GET http:///p HTTP/1.1", false },
 		{ "GET http://:80/p HTTP/1.1", false },
 		{ "GET http://user@host/ HTTP/1.1", false },
+		{ "GET http://a\"b/ HTTP/1.1", false },
+		{ "GET http://a\\b/ HTTP/1.1", false },
+		{ "GET http://a.example:8080?x HTTP/1.1", true },
 		{ "GET ftp://host/ HTTP/1.1", false },
 		{ "GET a/b HTTP/1.1", false },
 		{ "GET /a#frag HTTP/1.1", false },
@@ -909,6 +912,10 @@ chunked_extensions(void **state)
 	    "abc", "", 0);
 	expect_decode(S("3;a=\"\"\r\nabc\r\n0\r\n\r\n"), 1, "abc", "", 0);
 	expect_decode(S("3\t;a\r\nabc\r\n0\r\n\r\n"), 1, "abc", "", 0);
+	expect_decode(S("3;a \t = \t b \t;c \t;d\r\nabc\r\n0\r\n\r\n"), 1,
+	    "abc", "", 0);
+	expect_decode(S("3;a=\"\\\"\\\\\t\x80\"\r\nabc\r\n0\r\n\r\n"), 1,
+	    "abc", "", 0);
 }
 
 static void
