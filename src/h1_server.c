@@ -531,8 +531,10 @@ h1_read_body(struct gw_h1_conn *h)
 	if (h->outstanding > GW_STREAM_HIGH_WATER) {
 		h->read_paused = true;
 		bufferevent_disable(h->c->bev, EV_READ);
+		return false;
 	}
-	return false;
+	/* The decoder stopped at max_out with input left: go on. */
+	return n == GW_STREAM_HIGH_WATER;
 }
 
 static void
