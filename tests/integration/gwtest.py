@@ -25,6 +25,9 @@ Exit status (automake's test driver): 0 all passed, 1 a check failed,
 77 skipped (an outside tool is missing: "SKIP: <tool> missing"),
 99 the harness itself could not run (backend did not start, no binary).
 
+Run one test: make check TESTS=tests/integration/h1_to_h1_basic.py, or
+GW_BIN=./hanzo-gateway tests/integration/h1_to_h1_basic.py
+
 Environment:
   GW_BIN           the daemon to test (make check sets it)
   GW_SRCDIR        the source tree (make check sets it; unused here)

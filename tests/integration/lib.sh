@@ -20,6 +20,9 @@
 # last line is "NAME: N passed, M failed".  Exit: 0 passed, 1 failed, 77
 # skipped, 99 the harness could not run.
 #
+# Run one test: make check TESTS=tests/integration/h2_to_h1_tls.sh, or
+# GW_BIN=./hanzo-gateway tests/integration/h2_to_h1_tls.sh
+#
 # Environment: GW_BIN (the daemon; make check sets it), GW_TEST_KEEP,
 # GW_TEST_WORKERS (default 2), GW_TEST_DAEMON=host:port (do not start the
 # daemon; print its config and wait for one started by hand, e.g. under
@@ -37,13 +40,16 @@ gw_state=init          # init, running, done
 gw_init() {
 	GW_TEST_NAME=$1
 	gw_limit=${2:-120}
+	# A daemon started by hand gets the time it takes to start it.
+	[ -n "${GW_TEST_DAEMON:-}" ] &&
+		gw_limit=$((gw_limit + ${GW_TEST_DAEMON_WAIT:-120}))
 	if [ -z "${GW_TEST_UNDER_TIMEOUT:-}" ] && command -v timeout >/dev/null
 	then
 		GW_TEST_UNDER_TIMEOUT=1
 		export GW_TEST_UNDER_TIMEOUT
 		# --foreground: only the test gets the signal; it stops its
 		# own children by PID.
-		exec timeout --foreground -k 30 "$gw_limit" "$0"
+		exec timeout --foreground -k 30 "$gw_limit" /bin/sh "$0"
 	fi
 	: "${GW_BIN:=$GW_LIB_DIR/../../hanzo-gateway}"
 	T=$(mktemp -d "${TMPDIR:-/tmp}/gwtest-$GW_TEST_NAME.XXXXXX") || {
