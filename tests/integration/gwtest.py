@@ -127,7 +127,7 @@ class Proc:
         self.out = out
         self.err = err
         with open(out, "ab") as fo, open(err, "ab") as fe:
-            # A session of its own: a ^C in the terminal reaches the test,
+            # setsid(): a ^C in the terminal reaches the test only,
             # which stops its children itself.
             self.popen = subprocess.Popen(
                 argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fo,
