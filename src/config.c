@@ -85,7 +85,7 @@ struct loader {
 	/* The top-level "host" list, parsed, for backends that have none. */
 	struct gw_host *hosts;
 	size_t nhosts;
-	bool hosts_given;		/* "host" was present at the top level */
+	bool hosts_given;		/* top-level "host" was present */
 	bool hosts_bad;			/* and had an error, already reported */
 };
 
@@ -363,6 +363,20 @@ key_expected(struct loader *l, const char *key, const char *what,
 
 	key_error(l, key, "expected %s, found %s", what, d);
 	free(d);
+}
+
+/* True when v is an object; else reports it at the current path. */
+static bool
+want_object(struct loader *l, const json_t *v)
+{
+	char *d;
+
+	if (json_is_object(v))
+		return true;
+	d = describe(v);
+	cfg_error(l, "expected object, found %s", d);
+	free(d);
+	return false;
 }
 
 /* --- key tables -------------------------------------------------------- */
@@ -1019,8 +1033,8 @@ host_parse(const char *s, struct gw_host *h)
 		tls = true;
 		p = s + 8;
 	} else
-		return strstr(s, "://") != NULL ? "scheme is not http or https" :
-		    "no http:// or https://";
+		return strstr(s, "://") != NULL ?
+		    "scheme is not http or https" : "no http:// or https://";
 
 	end = p + strlen(p);
 	if (end > p && end[-1] == '/')
@@ -1052,9 +1066,10 @@ host_parse(const char *s, struct gw_host *h)
 		while (p < end && *p != ':') {
 			char c = *p;
 
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-			    c == '_'))
+			if (!((c >= 'a' && c <= 'z') ||
+			    (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') ||
+			    c == '-' || c == '.' || c == '_'))
 				return "invalid character in the host name";
 			p++;
 		}
@@ -1204,6 +1219,11 @@ is_param_char(char c)
  * ps filled and *key set to the route ("GET /a/{}/b", names dropped, so
  * that /a/{x} and /a/{y} compare equal), or the reason it is invalid.
  */
+#define PARAM_WHOLE \
+	"a placeholder must be a whole path segment, such as /users/{id}"
+#define PARAM_CHARS \
+	"invalid character in a placeholder name (letters, digits, _ - .)"
+
 static const char *
 endpoint_parse(const char *path, const char *method, struct cfg_params *ps,
     char **key)
@@ -1236,8 +1256,7 @@ endpoint_parse(const char *path, const char *method, struct cfg_params *ps,
 		} else if (*seg == '{') {
 			if (end[-1] != '}' || end - seg < 2) {
 				free(k);
-				return "a placeholder must be a whole path "
-				    "segment, such as /users/{id}";
+				return PARAM_WHOLE;
 			}
 			if (end - seg == 2) {
 				free(k);
@@ -1247,10 +1266,7 @@ endpoint_parse(const char *path, const char *method, struct cfg_params *ps,
 				if (!is_param_char(*p)) {
 					free(k);
 					return *p == '{' || *p == '}' ?
-					    "a placeholder must be a whole "
-					    "path segment, such as /users/{id}" :
-					    "invalid character in a placeholder "
-					    "name (letters, digits, _ - .)";
+					    PARAM_WHOLE : PARAM_CHARS;
 				}
 			}
 			if (params_has(ps, seg + 1, (size_t)(end - seg - 2))) {
@@ -1273,8 +1289,7 @@ endpoint_parse(const char *path, const char *method, struct cfg_params *ps,
 				}
 				if (c == '{' || c == '}') {
 					free(k);
-					return "a placeholder must be a whole "
-					    "path segment, such as /users/{id}";
+					return PARAM_WHOLE;
 				}
 				if (c <= 0x20 || c >= 0x7f ||
 				    strchr("?#%&\\\"<>", c) != NULL) {
@@ -1703,7 +1718,7 @@ load_router(struct loader *l, json_t *obj)
 		}
 	}
 
-	load_strlist(l, obj, "trusted_proxies", SL_NONEMPTY,
+	load_strlist(l, obj, "trusted_proxies", 0,
 	    &r->trusted_proxies);
 	old = path_push_key(l, "trusted_proxies");
 	for (i = 0; i < r->trusted_proxies.n; i++) {
@@ -1734,6 +1749,16 @@ load_router(struct loader *l, json_t *obj)
 	}
 	if (int_in_range(l, obj, "max_clients", 1, CFG_INT_MAX, &n))
 		r->max_clients = (uint64_t)n;
+}
+
+static void
+tls_free(struct gw_tls_config *t)
+{
+	if (t == NULL)
+		return;
+	free(t->public_key);
+	free(t->private_key);
+	free(t);
 }
 
 static int
@@ -1794,12 +1819,7 @@ load_tls(struct loader *l, json_t *obj)
 		old = path_push_key(l, "keys");
 		json_array_foreach(keys, i, pair) {
 			old2 = path_push_index(l, i);
-			if (!json_is_object(pair)) {
-				char *d = describe(pair);
-
-				cfg_error(l, "expected object, found %s", d);
-				free(d);
-			} else {
+			if (want_object(l, pair)) {
 				check_keys(l, pair, KEYS(tls_pair_keys),
 				    "tls.keys");
 				if (i == 0) {
@@ -1837,16 +1857,15 @@ load_tls(struct loader *l, json_t *obj)
 		    "client certificates are NOT verified");
 		path_pop(l, old);
 	}
-}
-
-static void
-tls_free(struct gw_tls_config *t)
-{
-	if (t == NULL)
-		return;
-	free(t->public_key);
-	free(t->private_key);
-	free(t);
+	/*
+	 * The section was checked all the same, so that turning it back on
+	 * cannot surprise; but a disabled one loads as no TLS at all, so no
+	 * reader of the model can serve TLS by forgetting the flag.
+	 */
+	if (t->disabled) {
+		tls_free(t);
+		l->cfg->tls = NULL;
+	}
 }
 
 /* --- endpoints and backends -------------------------------------------- */
@@ -1859,14 +1878,9 @@ load_backend(struct loader *l, json_t *obj, struct gw_backend_config *be,
 	json_t *ec, *v;
 	size_t i, n;
 	bool bad;
-	char *d;
 
-	if (!json_is_object(obj)) {
-		d = describe(obj);
-		cfg_error(l, "expected object, found %s", d);
-		free(d);
+	if (!want_object(l, obj))
 		return;
-	}
 	check_keys(l, obj, KEYS(backend_keys), "backend");
 
 	if ((v = get(obj, "url_pattern", CT_STRING)) != NULL) {
@@ -1920,12 +1934,7 @@ load_backend(struct loader *l, json_t *obj, struct gw_backend_config *be,
 			if (strcmp(key, NS_BREAKER) == 0) {
 				size_t old2 = path_push_key(l, key);
 
-				if (!json_is_object(v)) {
-					d = describe(v);
-					cfg_error(l, "expected object, found %s",
-					    d);
-					free(d);
-				} else
+				if (want_object(l, v))
 					be->breaker = load_breaker(l, v);
 				path_pop(l, old2);
 			} else
@@ -1948,6 +1957,15 @@ backend_free(struct gw_backend_config *be)
 	breaker_free(be->breaker);
 }
 
+/* False when a param strategy names a placeholder the path lacks. */
+static bool
+rl_key_ok(const struct gw_ratelimit_config *rl, const struct cfg_params *ps)
+{
+	if (rl->strategy != GW_RL_STRATEGY_PARAM || rl->key == NULL)
+		return true;
+	return params_has(ps, rl->key, strlen(rl->key));
+}
+
 /*
  * Loads endpoints[idx].  Sets *route to the route key for the duplicate
  * check, or leaves it NULL when the path is invalid.
@@ -1966,12 +1984,8 @@ load_endpoint(struct loader *l, json_t *obj, struct gw_endpoint_config *ep,
 	char *d;
 
 	ep->index = idx;
-	if (!json_is_object(obj)) {
-		d = describe(obj);
-		cfg_error(l, "expected object, found %s", d);
-		free(d);
+	if (!want_object(l, obj))
 		return;
-	}
 	check_keys(l, obj, KEYS(endpoint_keys), "endpoint");
 
 	ep->method = load_method(l, obj);
@@ -2033,20 +2047,11 @@ load_endpoint(struct loader *l, json_t *obj, struct gw_endpoint_config *ep,
 				continue;
 			if (strcmp(key, NS_RATELIMIT) == 0) {
 				old2 = path_push_key(l, key);
-				if (!json_is_object(v)) {
-					d = describe(v);
-					cfg_error(l, "expected object, found %s",
-					    d);
-					free(d);
-				} else {
+				if (want_object(l, v)) {
 					ep->own_ratelimit =
 					    load_ratelimit(l, v);
 					rl = ep->own_ratelimit;
-					if (rl->strategy ==
-					    GW_RL_STRATEGY_PARAM &&
-					    rl->key != NULL && params_ok &&
-					    !params_has(&ps, rl->key,
-					    strlen(rl->key)))
+					if (params_ok && !rl_key_ok(rl, &ps))
 						key_error(l, "key", "{%s} is "
 						    "not a placeholder of "
 						    "the endpoint", rl->key);
@@ -2060,9 +2065,8 @@ load_endpoint(struct loader *l, json_t *obj, struct gw_endpoint_config *ep,
 	ep->ratelimit = ep->own_ratelimit != NULL ? ep->own_ratelimit :
 	    l->cfg->ratelimit;
 	rl = ep->ratelimit;
-	if (ep->own_ratelimit == NULL && rl != NULL &&
-	    rl->strategy == GW_RL_STRATEGY_PARAM && rl->key != NULL &&
-	    params_ok && !params_has(&ps, rl->key, strlen(rl->key)))
+	if (ep->own_ratelimit == NULL && rl != NULL && params_ok &&
+	    !rl_key_ok(rl, &ps))
 		cfg_error(l, "the top-level qos/ratelimit/router uses "
 		    "placeholder {%s}, which this endpoint does not define",
 		    rl->key);
@@ -2175,7 +2179,6 @@ load_service_extra(struct loader *l, json_t *ec)
 	const char *key;
 	json_t *v;
 	size_t old, old2;
-	char *d;
 
 	old = path_push_key(l, "extra_config");
 	json_object_foreach(ec, key, v) {
@@ -2189,18 +2192,16 @@ load_service_extra(struct loader *l, json_t *ec)
 			continue;
 		}
 		old2 = path_push_key(l, key);
-		if (!json_is_object(v)) {
-			d = describe(v);
-			cfg_error(l, "expected object, found %s", d);
-			free(d);
-		} else if (strcmp(key, NS_ROUTER) == 0)
-			load_router(l, v);
-		else if (strcmp(key, NS_RATELIMIT) == 0)
-			l->cfg->ratelimit = load_ratelimit(l, v);
-		else if (strcmp(key, NS_CORS) == 0)
-			load_cors(l, v);
-		else
-			load_logging(l, v);
+		if (want_object(l, v)) {
+			if (strcmp(key, NS_ROUTER) == 0)
+				load_router(l, v);
+			else if (strcmp(key, NS_RATELIMIT) == 0)
+				l->cfg->ratelimit = load_ratelimit(l, v);
+			else if (strcmp(key, NS_CORS) == 0)
+				load_cors(l, v);
+			else
+				load_logging(l, v);
+		}
 		path_pop(l, old2);
 	}
 	path_pop(l, old);

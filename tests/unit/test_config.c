@@ -35,6 +35,8 @@ static char compat_dir[4096];
 
 /* A minimal valid endpoint, to build configs from. */
 #define EP_A "{'endpoint': '/a', 'backend': [{'host': ['http://h']}]}"
+/* The same, left open for more keys. */
+#define EP_A_OPEN "{'endpoint': '/a', 'backend': [{'host': ['http://h']}], "
 
 /* Returns an allocated copy of `s` with every ' turned into ". */
 static char *
@@ -538,9 +540,10 @@ breaker_without_max_errors(void **state)
 	struct gw_config *cfg = load_eps_ok("{'endpoint': '/a', 'backend': "
 	    "[{'host': ['http://h'], 'extra_config': {'qos/circuit-breaker': "
 	    "{'interval': 5, 'timeout': 7}}}]}");
-	const struct gw_breaker_config *b = cfg->endpoints[0].backends[0].breaker;
+	const struct gw_breaker_config *b;
 
 	(void)state;
+	b = cfg->endpoints[0].backends[0].breaker;
 	assert_int_equal(b->max_errors, 0);
 	assert_null(b->name);
 	assert_false(b->log_status_change);
@@ -639,10 +642,13 @@ tls_forms(void **state)
 	    "implemented"), 1);
 	gw_config_unref(cfg);
 
-	cfg = load_ok("{'version': 3, 'tls': {'disabled': true}}");
-	assert_non_null(cfg->tls);
-	assert_true(cfg->tls->disabled);
+	/* A disabled section is still checked, but loads as no TLS. */
+	cfg = load_ok("{'version': 3, 'tls': {'disabled': true, "
+	    "'public_key': 'a', 'private_key': 'b', 'min_version': 'TLS13'}}");
+	assert_null(cfg->tls);
 	gw_config_unref(cfg);
+	expect_error("{'version': 3, 'tls': {'disabled': true, "
+	    "'min_version': 'TLS9'}}", "tls.min_version", "found \"TLS9\"");
 
 	cfg = load_ok("{'version': 3, 'tls': null}");
 	assert_null(cfg->tls);
@@ -903,8 +909,8 @@ reject_url_pattern(void **state)
 	    "['http://h'], 'url_pattern': '/b/{id}/{name}'}]}",
 	    "endpoints[0].backend[0].url_pattern",
 	    "placeholder {name} is not defined by the endpoint \"/a/{id}\"");
-	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': ['http://h']}, "
-	    "{'host': ['http://h'], 'url_pattern': '/b/{id'}]}",
+	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': "
+	    "['http://h']}, {'host': ['http://h'], 'url_pattern': '/b/{id'}]}",
 	    "endpoints[0].backend[1].url_pattern", "unterminated placeholder");
 	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': ['http://h'], "
 	    "'url_pattern': 'http://h/b'}]}",
@@ -981,7 +987,7 @@ reject_rates(void **state)
 	expect_error("{'version': 3, 'extra_config': {'qos/ratelimit/router': "
 	    "{'max_rate': 0}}}", "extra_config[\"qos/ratelimit/router\"]"
 	    ".max_rate", "expected a number > 0");
-	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': ['http://h']}], "
+	expect_ep_error(EP_A_OPEN
 	    "'extra_config': {'qos/ratelimit/router': {'client_max_rate': "
 	    "-5}}}", "endpoints[0].extra_config[\"qos/ratelimit/router\"]"
 	    ".client_max_rate", "expected a number > 0 (omit the key for no "
@@ -1085,7 +1091,8 @@ reject_types(void **state)
 	    "extra_config.router", "expected object, found integer 1");
 	expect_ep_error("{'endpoint': '/a', 'input_headers': ['A', 2], "
 	    "'backend': [{'host': ['http://h']}]}",
-	    "endpoints[0].input_headers[1]", "expected string, found integer 2");
+	    "endpoints[0].input_headers[1]",
+	    "expected string, found integer 2");
 	expect_ep_error("{'endpoint': '/a', 'input_headers': 'A', "
 	    "'backend': [{'host': ['http://h']}]}",
 	    "endpoints[0].input_headers",
@@ -1115,14 +1122,14 @@ reject_strategy(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s.strategy", rl);
-	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': ['http://h']}], "
+	expect_ep_error(EP_A_OPEN
 	    "'extra_config': {'qos/ratelimit/router': {'client_max_rate': 1, "
 	    "'strategy': 'cookie'}}}", path,
 	    "expected one of ip, header, param, found \"cookie\"");
-	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': ['http://h']}], "
+	expect_ep_error(EP_A_OPEN
 	    "'extra_config': {'qos/ratelimit/router': {'client_max_rate': 1, "
 	    "'strategy': 'header'}}}", rl, "strategy header needs \"key\"");
-	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': ['http://h']}], "
+	expect_ep_error(EP_A_OPEN
 	    "'extra_config': {'qos/ratelimit/router': {'client_max_rate': 1, "
 	    "'strategy': 'param', 'key': ''}}}", rl,
 	    "strategy param needs \"key\"");
@@ -1131,7 +1138,7 @@ reject_strategy(void **state)
 	    "['http://h']}], 'extra_config': {'qos/ratelimit/router': "
 	    "{'client_max_rate': 1, 'strategy': 'param', 'key': 'tenant'}}}",
 	    path, "{tenant} is not a placeholder of the endpoint");
-	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': ['http://h']}], "
+	expect_ep_error(EP_A_OPEN
 	    "'extra_config': {'qos/ratelimit/router': {'client_max_rate': 1, "
 	    "'strategy': 'header', 'key': 'X Tenant'}}}", path,
 	    "expected a header name, found \"X Tenant\"");
@@ -1463,7 +1470,8 @@ find_compat_dir(const char *argv0)
 		dir = dirname(copy);
 		snprintf(buf, sizeof(buf), "%s/../compat", dir);
 		if (!try_compat_dir(buf)) {
-			snprintf(buf, sizeof(buf), "%s/../../tests/compat", dir);
+			snprintf(buf, sizeof(buf), "%s/../../tests/compat",
+			    dir);
 			try_compat_dir(buf);
 		}
 		free(copy);
