@@ -85,8 +85,7 @@ struct loader {
 	/* The top-level "host" list, parsed, for backends that have none. */
 	struct gw_host *hosts;
 	size_t nhosts;
-	bool hosts_given;		/* top-level "host" was present */
-	bool hosts_bad;			/* and had an error, already reported */
+	bool hosts_bad;			/* it had an error, already reported */
 };
 
 /* --- messages ---------------------------------------------------------- */
@@ -99,12 +98,28 @@ errs_add(struct gw_config_errors *errs, char *msg)
 	errs->msgs[errs->n++] = msg;
 }
 
+static char *quote(const char *);
+
+static void
+path_append(struct loader *l, const char *s, size_t len)
+{
+	if (l->pathlen + len + 1 > l->pathcap) {
+		l->pathcap = (l->pathlen + len + 1) * 2;
+		l->path = xrealloc(l->path, l->pathcap);
+	}
+	memcpy(l->path + l->pathlen, s, len);
+	l->pathlen += len;
+	l->path[l->pathlen] = '\0';
+}
+
+/* Appends .key to the path; returns the length to restore. */
 static size_t
 path_push_key(struct loader *l, const char *key)
 {
-	size_t old = l->pathlen, need, i;
+	size_t old = l->pathlen;
 	bool plain = *key != '\0';
 	const char *p;
+	char *q;
 
 	/*
 	 * Identifier-like keys are written as .key; others (namespaces with
@@ -119,31 +134,21 @@ path_push_key(struct loader *l, const char *key)
 			break;
 		}
 	}
-	need = l->pathlen + 2 * strlen(key) + 8;
-	if (need > l->pathcap) {
-		l->pathcap = need * 2;
-		l->path = xrealloc(l->path, l->pathcap);
-	}
 	if (plain) {
 		if (l->pathlen > 0)
-			l->path[l->pathlen++] = '.';
-		for (p = key; *p != '\0'; p++)
-			l->path[l->pathlen++] = *p;
+			path_append(l, ".", 1);
+		path_append(l, key, strlen(key));
 	} else {
-		l->path[l->pathlen++] = '[';
-		l->path[l->pathlen++] = '"';
-		for (i = 0; key[i] != '\0'; i++) {
-			if (key[i] == '"' || key[i] == '\\')
-				l->path[l->pathlen++] = '\\';
-			l->path[l->pathlen++] = key[i];
-		}
-		l->path[l->pathlen++] = '"';
-		l->path[l->pathlen++] = ']';
+		q = quote(key);
+		path_append(l, "[", 1);
+		path_append(l, q, strlen(q));
+		path_append(l, "]", 1);
+		free(q);
 	}
-	l->path[l->pathlen] = '\0';
 	return old;
 }
 
+/* Appends [idx] to the path; returns the length to restore. */
 static size_t
 path_push_index(struct loader *l, size_t idx)
 {
@@ -152,12 +157,7 @@ path_push_index(struct loader *l, size_t idx)
 	int n;
 
 	n = snprintf(buf, sizeof(buf), "[%zu]", idx);
-	if (l->pathlen + (size_t)n + 1 > l->pathcap) {
-		l->pathcap = (l->pathlen + (size_t)n + 1) * 2;
-		l->path = xrealloc(l->path, l->pathcap);
-	}
-	memcpy(l->path + l->pathlen, buf, (size_t)n + 1);
-	l->pathlen += (size_t)n;
+	path_append(l, buf, (size_t)n);
 	return old;
 }
 
@@ -2271,7 +2271,6 @@ load_service(struct loader *l, json_t *root)
 		load_tls(l, v);
 		path_pop(l, old);
 	}
-	l->hosts_given = json_object_get(root, "host") != NULL;
 	l->nhosts = load_hosts(l, root, &l->hosts, &bad);
 	l->hosts_bad = bad;
 	load_strlist(l, root, "host", 0, &cfg->default_hosts);
