@@ -1126,6 +1126,68 @@ pattern_parse(void **state)
 	assert_int_equal(gw_router_pattern(NULL, &p, &why), -1);
 }
 
+/*
+ * Random targets from an alphabet rich in what the path code treats
+ * specially, against a tree with every kind of child.  Under ASan this
+ * checks that no input reads or writes past target or scratch; always,
+ * that results stay inside scratch and the code is one of the four.
+ */
+static void
+random_targets(void **state)
+{
+	static const struct spec specs[] = {
+		{ "GET", "/" },
+		{ "GET", "/a/{x}" },
+		{ "POST", "/a/b" },
+		{ "GET", "/a/b/*" },
+		{ "GET", "/{x}/{y}/c" },
+		{ "GET", "/c/*" },
+		{ "PUT", "/b/" },
+	};
+	static const char alpha[] = "///..%2eEfF0a?b#c ";
+	struct fixture f;
+	struct res x;
+	uint32_t seed = 12345;
+	size_t seen[4] = { 0 };
+	char t[48];
+	size_t i, j, len;
+	const char *lo, *hi;
+
+	(void)state;
+	FIXTURE(&f, specs);
+	for (i = 0; i < 200000; i++) {
+		seed = seed * 1103515245 + 12345;
+		len = (seed >> 16) % sizeof t;
+		for (j = 0; j < len; j++) {
+			seed = seed * 1103515245 + 12345;
+			t[j] = alpha[(seed >> 16) % (sizeof alpha - 1)];
+		}
+		if (len != 0 && i % 4 != 0)
+			t[0] = '/';
+		run_len(&x, f.r, i % 3 ? "GET" : "POST", t, len);
+		assert_true(x.rc == 0 || x.rc == GW_ERR_NOT_FOUND ||
+		    x.rc == GW_ERR_METHOD || x.rc == GW_ERR_INVAL);
+		seen[-x.rc]++;
+		lo = x.scratch;
+		hi = x.scratch + len + 1;
+		for (j = 0; x.rc == 0 && j < x.m.nparams; j++) {
+			assert_true(x.m.params[j].value >= lo);
+			assert_true(x.m.params[j].value +
+			    x.m.params[j].len <= hi);
+			assert_true(x.m.params[j].len != 0);
+		}
+		if (x.rc == 0 && x.m.rest != NULL) {
+			assert_true(x.m.rest >= lo);
+			assert_true(x.m.rest + x.m.rest_len <= hi);
+		}
+		res_free(&x);
+	}
+	/* The alphabet reaches every outcome, often. */
+	for (j = 0; j < GW_ARRAY_SIZE(seen); j++)
+		assert_true(seen[j] > 1000);
+	fixture_free(&f);
+}
+
 int
 main(void)
 {
@@ -1145,6 +1207,7 @@ main(void)
 		cmocka_unit_test(limits),
 		cmocka_unit_test(dump),
 		cmocka_unit_test(pattern_parse),
+		cmocka_unit_test(random_targets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
