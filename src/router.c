@@ -350,7 +350,7 @@ add_endpoint(struct gw_router *r, size_t i, char **cause)
 	struct rnode *n = r->root;
 	struct rroute *rt;
 	size_t nsegs, nparams, k, at;
-	char label[256], *buf;
+	char *buf;
 	ssize_t dl;
 	int wild, mi;
 
@@ -378,21 +378,18 @@ add_endpoint(struct gw_router *r, size_t i, char **cause)
 		}
 		/* Statics are decoded as request segments are, so that
 		 * "/a%20b" and "/a b" name the same path. */
-		buf = segs[k].len <= sizeof label ? label :
-		    xmalloc(segs[k].len);
+		buf = xmalloc(segs[k].len);
 		dl = pct_decode(segs[k].s, segs[k].len, buf);
 		if (dl < 0 || (dl == 1 && buf[0] == '.') ||
 		    (dl == 2 && buf[0] == '.' && buf[1] == '.')) {
-			if (buf != label)
-				free(buf);
+			free(buf);
 			xasprintf(cause, "endpoints[%zu]: %s %s: %s", i,
 			    method, ep->endpoint, dl < 0 ?
 			    "malformed %XX escape" : "\".\" or \"..\" segment");
 			return -1;
 		}
 		n = add_static(n, buf, (size_t)dl);
-		if (buf != label)
-			free(buf);
+		free(buf);
 	}
 	if (wild) {
 		if (n->wild == NULL)

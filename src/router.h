@@ -48,7 +48,8 @@
 #define GW_ROUTER_MAX_PARAMS 16
 
 /* Deepest path matched, in segments once "." and ".." are resolved; a
- * deeper request path is GW_ERR_INVAL.  It bounds the matcher's stack. */
+ * deeper request path is GW_ERR_INVAL.  It bounds the matcher's stack
+ * (a segment table of 8 KiB and as many recursion levels). */
 #define GW_ROUTER_MAX_SEGMENTS 256
 
 /* Distinct methods one config may use: an Allow string is precomputed for
