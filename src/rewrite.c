@@ -98,6 +98,26 @@ is_dots(const char *s, size_t len, unsigned mode)
 }
 
 /*
+ * Puts c at dst + n, as %XX when `escape` is set; with dst NULL, only
+ * measures.  Returns the bytes it takes.
+ */
+static size_t
+put(char *dst, size_t n, unsigned char c, int escape)
+{
+	if (!escape) {
+		if (dst != NULL)
+			dst[n] = (char)c;
+		return 1;
+	}
+	if (dst != NULL) {
+		dst[n] = '%';
+		dst[n + 1] = hexdigits[c >> 4];
+		dst[n + 2] = hexdigits[c & 0xf];
+	}
+	return 3;
+}
+
+/*
  * Percent-encodes s for mode into dst, or only measures when dst is NULL.
  * A whole "." or ".." segment has its dots encoded.  Returns the length.
  */
@@ -112,25 +132,12 @@ encode(char *dst, const char *s, size_t len, unsigned mode)
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];
 		if ((mode & ENC_REST) && (c == '/' || c == '%')) {
-			if (dst != NULL)
-				dst[n] = (char)c;
-			n++;
+			n += put(dst, n, c, 0);
 			if (c == '/')
 				dots = is_dots(s + i + 1, len - i - 1, mode);
 			continue;
 		}
-		if (is_safe(c, mode) && !(c == '.' && dots)) {
-			if (dst != NULL)
-				dst[n] = (char)c;
-			n++;
-			continue;
-		}
-		if (dst != NULL) {
-			dst[n] = '%';
-			dst[n + 1] = hexdigits[c >> 4];
-			dst[n + 2] = hexdigits[c & 0xf];
-		}
-		n += 3;
+		n += put(dst, n, c, !is_safe(c, mode) || (c == '.' && dots));
 	}
 	return n;
 }
@@ -202,26 +209,13 @@ filter_query(char *dst, const char *q, size_t qlen,
 			e = end;
 		plen = (size_t)(e - p);
 		if (plen != 0 && param_allowed(p, plen, allowed)) {
-			if (!first || sep != '\0') {
-				if (dst != NULL)
-					dst[n] = first ? sep : '&';
-				n++;
-			}
+			if (!first || sep != '\0')
+				n += put(dst, n, first ? sep : '&', 0);
 			first = 0;
 			for (k = 0; k < plen; k++) {
 				c = (unsigned char)p[k];
-				if (c > 0x20 && c < 0x7f && c != '#') {
-					if (dst != NULL)
-						dst[n] = (char)c;
-					n++;
-					continue;
-				}
-				if (dst != NULL) {
-					dst[n] = '%';
-					dst[n + 1] = hexdigits[c >> 4];
-					dst[n + 2] = hexdigits[c & 0xf];
-				}
-				n += 3;
+				n += put(dst, n, c, c <= 0x20 || c >= 0x7f ||
+				    c == '#');
 			}
 		}
 		if (e == end)

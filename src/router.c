@@ -51,7 +51,8 @@ struct rnode {
 
 /* What the router keeps of one endpoint. */
 struct rendpoint {
-	char *names[GW_ROUTER_MAX_PARAMS]; /* placeholder names, in path order */
+	/* Placeholder names, NUL-terminated, in path order. */
+	char *names[GW_ROUTER_MAX_PARAMS];
 	size_t nparams;
 };
 
@@ -68,7 +69,7 @@ struct gw_router {
 	struct rendpoint *endpoints; /* one per cfg->endpoints */
 	struct rmethod methods[GW_ROUTER_MAX_METHODS];
 	size_t nmethods;
-	char **allow;            /* [1 << nmethods]: Allow for each method set */
+	char **allow;            /* [1 << nmethods]: Allow per method set */
 };
 
 /* One segment of a pattern, as parsed at build time. */
@@ -207,8 +208,8 @@ method_cmp(const struct rmethod *a, const struct rmethod *b)
 
 /*
  * Splits an endpoint pattern into segs (room for GW_ROUTER_MAX_SEGMENTS).
- * Sets *nsegs, *nparams and *wild (the pattern ends in a "*" segment).  Returns 0,
- * or -1 with *why set to a static message.
+ * Sets *nsegs, *nparams and *wild (the pattern ends in a "*" segment).
+ * Returns 0, or -1 with *why set to a static message.
  */
 static int
 parse_pattern(const char *pattern, struct pseg *segs, size_t *nsegs,
@@ -233,7 +234,7 @@ parse_pattern(const char *pattern, struct pseg *segs, size_t *nsegs,
 		}
 		if (len == 1 && s[0] == '*') {
 			if (e != NULL) {
-				*why = "'*' is only allowed as the last segment";
+				*why = "'*' must be the last segment";
 				return -1;
 			}
 			*wild = 1;
@@ -350,7 +351,7 @@ add_endpoint(struct gw_router *r, size_t i, char **cause)
 	struct rnode *n = r->root;
 	struct rroute *rt;
 	size_t nsegs, nparams, k, at;
-	char label[256], *buf;
+	char *buf;
 	ssize_t dl;
 	int wild, mi;
 
@@ -378,21 +379,18 @@ add_endpoint(struct gw_router *r, size_t i, char **cause)
 		}
 		/* Statics are decoded as request segments are, so that
 		 * "/a%20b" and "/a b" name the same path. */
-		buf = segs[k].len <= sizeof label ? label :
-		    xmalloc(segs[k].len);
+		buf = xmalloc(segs[k].len);
 		dl = pct_decode(segs[k].s, segs[k].len, buf);
 		if (dl < 0 || (dl == 1 && buf[0] == '.') ||
 		    (dl == 2 && buf[0] == '.' && buf[1] == '.')) {
-			if (buf != label)
-				free(buf);
+			free(buf);
 			xasprintf(cause, "endpoints[%zu]: %s %s: %s", i,
 			    method, ep->endpoint, dl < 0 ?
 			    "malformed %XX escape" : "\".\" or \"..\" segment");
 			return -1;
 		}
 		n = add_static(n, buf, (size_t)dl);
-		if (buf != label)
-			free(buf);
+		free(buf);
 	}
 	if (wild) {
 		if (n->wild == NULL)

@@ -26,11 +26,12 @@
  *
  * Patterns: static segments, "{name}" (exactly one non-empty segment) and
  * a final "*" segment, the wildcard (written "/a/\*" here: C comments
- * cannot hold the two characters together).  A trailing '/' is significant, as in gin (KrakenD's
- * router): "/a/" and "/a" are different paths.  "/a/" ends in an empty
- * segment, which only a pattern ending in '/' or a wildcard matches ("{x}"
- * never matches an empty segment).  "/a/\*" matches "/a/" and everything
- * below it, but not "/a": declare "/a" as its own endpoint when wanted.
+ * cannot hold the two characters together).  A trailing '/' is
+ * significant, as in gin (KrakenD's router): "/a/" and "/a" are different
+ * paths.  "/a/" ends in an empty segment, which only a pattern ending in
+ * '/' or a wildcard matches ("{x}" never matches an empty segment).
+ * "/a/\*" matches "/a/" and everything below it, but not "/a": declare
+ * "/a" as its own endpoint when wanted.
  *
  * Precedence is per method, as with gin's per-method trees: a path that
  * matches "POST /v1/chat/completions" for POST still matches
@@ -48,7 +49,8 @@
 #define GW_ROUTER_MAX_PARAMS 16
 
 /* Deepest path matched, in segments once "." and ".." are resolved; a
- * deeper request path is GW_ERR_INVAL.  It bounds the matcher's stack. */
+ * deeper request path is GW_ERR_INVAL.  It bounds the matcher's stack
+ * (a segment table of 8 KiB and as many recursion levels). */
 #define GW_ROUTER_MAX_SEGMENTS 256
 
 /* Distinct methods one config may use: an Allow string is precomputed for
@@ -66,11 +68,12 @@ struct gw_match {
 	size_t endpoint;         /* index in cfg->endpoints */
 	size_t nparams;
 	struct gw_param params[GW_ROUTER_MAX_PARAMS];
-	/* The wildcard remainder of a trailing-star endpoint, without its leading
-	 * '/': decoded segments joined by '/', each segment's own encoded
-	 * '/' staying encoded as "%2F" and its '%' as "%25", so that every '%'
-	 * in rest starts an escape and every '/' separates segments.  "" for
-	 * "/a/" under "/a/\*", "b/" for "/a/b/".  NULL for other endpoints. */
+	/* The wildcard remainder of a trailing-star endpoint, without its
+	 * leading '/': decoded segments joined by '/', each segment's own
+	 * encoded '/' staying encoded as "%2F" and its '%' as "%25", so that
+	 * every '%' in rest starts an escape and every '/' separates
+	 * segments.  "" for "/a/" under "/a/\*", "b/" for "/a/b/".  NULL for
+	 * other endpoints. */
 	const char *rest;
 	size_t rest_len;
 	/* On GW_ERR_METHOD: the methods the path allows, "GET, POST": every

@@ -974,7 +974,7 @@ malformed_patterns(void **state)
 	};
 	static const char *const why[] = {
 		"must start with '/'", "must start with '/'",
-		"empty segment", "empty segment", "last segment",
+		"empty segment", "empty segment", "must be the last",
 		"malformed placeholder", "whole segment", "whole segment",
 		"whole segment", "whole segment", "malformed placeholder",
 		"malformed %XX", "malformed %XX", "\".\" or \"..\"",
