@@ -423,6 +423,7 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 	const char *q = memchr(head->target, '?', head->target_len);
 	const struct gw_hdr *xff = NULL;
 	struct evbuffer *b = evbuffer_new();
+	bool ua_sent = false;
 	size_t i;
 
 	evbuffer_add(b, method, strlen(method));
@@ -456,9 +457,15 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 			continue;
 		if (!gw_header_allowed(ep, h->name, h->name_len))
 			continue;
+		if (name_eq(h->name, h->name_len, "user-agent"))
+			ua_sent = true;
 		stream_add_header_line(b, h->name, h->name_len, h->value,
 		    h->value_len);
 	}
+	/* Like KrakenD, the gateway names itself when the client's agent
+	 * is not forwarded. */
+	if (!ua_sent)
+		evbuffer_add(b, "User-Agent: hanzo-gateway\r\n", 27);
 	if (xff != NULL && xff->value_len > 0)
 		evbuffer_add_printf(b, "X-Forwarded-For: %.*s, %s\r\n",
 		    (int)xff->value_len, xff->value, st->conn->peer_ip);
