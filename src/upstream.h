@@ -37,13 +37,25 @@ extern const char gw_upstream_err_timeout[];    /* connect timed out */
 extern const char gw_upstream_err_bad_response[]; /* malformed reply */
 extern const char gw_upstream_err_too_large[];  /* reply head too large */
 
-/* Limits, per pool (per worker). */
+/*
+ * Limits, per pool (per worker).  A zero field takes its default.
+ *
+ * At max_total, a stream waits in the pool's queue (first come, first
+ * served) for the next connection released cleanly or for the slot of
+ * one that closed.  The queue holds at most max_queue streams; past that
+ * gw_upstream_start() fails the stream with gw_upstream_err_connect (on
+ * the next loop turn, like every failure).  The stream's own timeout
+ * bounds the wait.
+ */
 struct gw_pool_limits {
 	unsigned max_idle;       /* idle connections kept; default 64 */
 	unsigned max_total;      /* open connections; default 1024 */
 	int64_t idle_timeout_ns; /* idle connection lifetime; default 90s */
-	int64_t connect_timeout_ns; /* default 10s */
+	int64_t connect_timeout_ns; /* TCP connect + TLS handshake, all
+				       addresses tried; default 10s */
 	int64_t dns_ttl_ns;      /* resolved addresses cached; default 30s */
+	unsigned max_queue;      /* streams waiting at max_total; default
+				    1024 */
 };
 
 /*
