@@ -433,14 +433,21 @@ up_orphan(struct gw_upstream *up)
 		bufferevent_disable(up->bev, EV_READ);
 }
 
-/* Finishes a release: pools a cleanly ended exchange, closes the rest. */
+/*
+ * Finishes a release: pools a connection whose exchange ended cleanly, or
+ * never started (the stream left between getting the connection and the
+ * next loop turn: nothing was written), and closes the rest.
+ */
 static void
 up_release_now(struct gw_upstream *up)
 {
 	struct gw_pool *p = up->pool;
+	bool reusable;
 
-	if (up->state != UP_BUSY || !up->clean || up->phase != PH_ENDED ||
-	    p->destroying || p->nidle >= p->lim.max_idle) {
+	reusable = up->state == UP_BUSY && (up->phase == PH_ENDED ?
+	    up->clean : !up->started && !up->eof &&
+	    evbuffer_get_length(bufferevent_get_input(up->bev)) == 0);
+	if (!reusable || p->destroying || p->nidle >= p->lim.max_idle) {
 		up_close_conn(up);
 		return;
 	}
@@ -1091,6 +1098,10 @@ up_exchange_start(struct gw_upstream *up)
 	len = evbuffer_get_length(st->req_head);
 	evbuffer_add(out, evbuffer_pullup(st->req_head, -1), len);
 	up_pump_body(up);
+	/* A fresh connection the server closed (or spoke on) before we
+	 * wrote: no read event will come, so look now. */
+	if (up->eof || evbuffer_get_length(bufferevent_get_input(up->bev)) > 0)
+		up_process(up);
 }
 
 /* --- reading the response --------------------------------------------- */

@@ -99,6 +99,7 @@ struct backend {
 	struct evbuffer *seen;   /* every complete request, in order */
 	reply_fn reply;
 	bool hang_up_on_tls;     /* close if the first byte is not a letter */
+	bool hang_up_at_once;    /* close every connection on accept */
 	LIST_HEAD(, bconn) conns;
 	LIST_HEAD(, later) laters;
 };
@@ -270,6 +271,11 @@ backend_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	(void)sa;
 	(void)salen;
 	b->accepts++;
+	if (b->hang_up_at_once) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
 	c->b = b;
 	c->req = evbuffer_new();
 	if (b->tls != NULL)
@@ -1073,6 +1079,84 @@ test_release_before_connect(void **state)
 	assert_int_equal(e->b.requests, 0);
 }
 
+/* Released after it got an idle connection but before the exchange
+ * started: nothing was written, so the connection goes back. */
+static void
+test_release_before_start(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *a, *b, *c;
+
+	a = start_get(e, GET_A);
+	RUN_UNTIL(e, a->done, WAIT_MS);
+	assert_int_equal(gw_pool_idle(e->pool), 1);
+	b = start_get(e, GET_A);
+	assert_int_equal(gw_pool_idle(e->pool), 0);
+	mock_stream_free(b);
+	assert_int_equal(gw_pool_idle(e->pool), 1);
+	c = start_get(e, GET_A);
+	RUN_UNTIL(e, c->done, WAIT_MS);
+	assert_true(c->ended);
+	assert_int_equal(e->b.accepts, 1);
+	assert_int_equal(e->b.requests, 2);
+	mock_stream_free(a);
+	mock_stream_free(c);
+}
+
+/* A fresh connection the server closes at once: a reset, not a hang, and
+ * no retry (the connection was not a reused one). */
+static void
+test_fresh_closed_at_once(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *ms;
+
+	e->b.hang_up_at_once = true;
+	ms = start_get(e, GET_A);
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_ptr_equal(ms->error, gw_upstream_err_reset);
+	assert_int_equal(ms->st.retries, 0);
+	assert_int_equal(e->b.accepts, 1);
+	mock_stream_free(ms);
+}
+
+/* A listener whose accept queue is full drops SYNs: the connect deadline
+ * fires. */
+static void
+test_connect_timeout(void **state)
+{
+	struct env *e = *state;
+	struct gw_pool_limits lim = {
+		.connect_timeout_ns = 200 * GW_NS_PER_MS,
+	};
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	struct mock_stream *ms;
+	int lfd, cfd[4], i;
+
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	getsockname(lfd, (struct sockaddr *)&sin, &len);
+	for (i = 0; i < 4; i++) {
+		cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		(void)connect(cfd[i], (struct sockaddr *)&sin, sizeof(sin));
+	}
+	usleep(50 * 1000);
+	env_pool(e, "127.0.0.1", ntohs(sin.sin_port), false, &lim);
+	ms = start_get(e, GET_A);
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_ptr_equal(ms->error, gw_upstream_err_timeout);
+	assert_int_equal(gw_pool_total(e->pool), 0);
+	mock_stream_free(ms);
+	for (i = 0; i < 4; i++)
+		close(cfd[i]);
+	close(lfd);
+}
+
 static void
 test_head_request(void **state)
 {
@@ -1467,6 +1551,9 @@ main(void)
 		T(test_release_mid_response),
 		T(test_stream_gone_at_head),
 		T(test_release_before_connect),
+		T(test_release_before_start),
+		T(test_fresh_closed_at_once),
+		T(test_connect_timeout),
 		T(test_head_request),
 		T(test_continue_skipped),
 		T(test_queue_at_max_total),
