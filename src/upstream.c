@@ -1428,12 +1428,15 @@ up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct gw_upstream *up = arg;
 
-	(void)bev;
 	up_enter(up);
 	if (up->state == UP_IDLE) {
-		log_debug("%s: unexpected bytes on an idle connection",
-		    up->addr);
-		up_close_conn(up);
+		/* A reply to nothing (often a 408 before a close): the
+		 * connection's framing is lost. */
+		if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+			log_debug("%s: unexpected bytes on an idle connection",
+			    up->addr);
+			up_close_conn(up);
+		}
 	} else if (up->state == UP_BUSY)
 		up_process(up);
 	up_leave(up);

@@ -395,6 +395,17 @@ reply_then_close_later(struct bconn *c, int n)
 	bc_later(c, 20, NULL, true);
 }
 
+/* Answers, then sends a 408 on the idle connection and keeps it open. */
+static void
+reply_then_408(struct bconn *c, int n)
+{
+	(void)n;
+	c->nreq++;
+	bc_send(c, OK5);
+	bc_later(c, 20, "HTTP/1.1 408 Request Timeout\r\n"
+	    "Content-Length: 0\r\n\r\n", false);
+}
+
 /* Answers, and closes as soon as the answer is out. */
 static void
 reply_then_close(struct bconn *c, int n)
@@ -728,6 +739,32 @@ test_idle_closed_by_server(void **state)
 	RUN_UNTIL(e, b->done, WAIT_MS);
 	assert_true(b->ended);
 	assert_int_equal(b->st.retries, 0);
+	assert_int_equal(e->b.accepts, 2);
+	mock_stream_free(a);
+	mock_stream_free(b);
+}
+
+/* Bytes on an idle connection answer nothing we asked: it leaves the
+ * pool. */
+static void
+test_idle_unexpected_bytes(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *a, *b;
+
+	e->b.reply = reply_then_408;
+	a = start_get(e, GET_A);
+	RUN_UNTIL(e, a->done, WAIT_MS);
+	assert_true(a->ended);
+	assert_int_equal(gw_pool_idle(e->pool), 1);
+	RUN_UNTIL(e, gw_pool_idle(e->pool) == 0, WAIT_MS);
+	assert_int_equal(gw_pool_total(e->pool), 0);
+	RUN_UNTIL(e, e->b.closes == 1, WAIT_MS);
+	assert_int_equal(e->b.closes, 1);
+	b = start_get(e, GET_A);
+	RUN_UNTIL(e, b->done, WAIT_MS);
+	assert_true(b->ended);
+	assert_int_equal(b->status, 200);
 	assert_int_equal(e->b.accepts, 2);
 	mock_stream_free(a);
 	mock_stream_free(b);
@@ -1539,6 +1576,7 @@ main(void)
 		T(test_reuse),
 		T(test_idle_closed_by_server),
 		T(test_idle_close_seen_on_reuse),
+		T(test_idle_unexpected_bytes),
 		T(test_retry_get_on_reused),
 		T(test_post_not_retried),
 		T(test_reset_mid_response),
