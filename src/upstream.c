@@ -14,12 +14,16 @@
  *
  * States of a gw_upstream:
  *
- *   UP_QUEUED --(slot freed)--> UP_NEW --> UP_RESOLVING --> UP_CONNECTING
- *       |                        |  (cached/literal address)      |
- *       |                        +-------------------------------+|
- *       +--(idle conn handed over: this struct dies)              v
- *                       UP_IDLE <--(clean end, released)--> UP_BUSY
- *   any state --> UP_DEAD (no socket; see "Freeing" below)
+ *   gw_upstream_start()
+ *     +- an idle connection ------------------------------> UP_BUSY
+ *     +- a free slot --> UP_NEW -(address known)-> UP_CONNECTING -> UP_BUSY
+ *     |                    +--> UP_RESOLVING -(answer)--^
+ *     +- at max_total --> UP_QUEUED -(a slot frees)-> UP_NEW ...
+ *     |                     +-(an idle connection frees: the stream
+ *     |                        moves to it and this struct dies)
+ *     +- queue full ----> UP_FAILING
+ *   UP_BUSY -(released after a clean end)-> UP_IDLE -(reused)-> UP_BUSY
+ *   any state -(closed)-> UP_DEAD: no socket; see "Freeing" below
  *
  * Work that gw_upstream_start() asks for runs from the upstream's "kick"
  * event on the next loop turn, so that no failure (and no other call into
