@@ -188,16 +188,40 @@ named_by_connection(const struct gw_hdr *hdrs, size_t n, const char *name,
 	return false;
 }
 
-/* Whether any field is Connection. */
+/*
+ * Whether a Connection field names any field (a token other than the
+ * connection options close, keep-alive and upgrade): only then must each
+ * field be checked against its tokens.  "Connection: keep-alive" on
+ * every backend response costs nothing then.
+ */
 static bool
 has_connection(const struct gw_hdr *hdrs, size_t n)
 {
-	size_t i;
+	size_t i, s, e, te;
 
-	for (i = 0; i < n; i++)
-		if (hdrs[i].name_len == 10 &&
-		    lc_eq(hdrs[i].name, "connection", 10))
+	for (i = 0; i < n; i++) {
+		const char *v = hdrs[i].value;
+		size_t vl = hdrs[i].value_len;
+
+		if (hdrs[i].name_len != 10 ||
+		    !lc_eq(hdrs[i].name, "connection", 10))
+			continue;
+		for (s = 0; s < vl; s = e + 1) {
+			while (s < vl && (v[s] == ' ' || v[s] == '\t' ||
+			    v[s] == ','))
+				s++;
+			for (e = s; e < vl && v[e] != ','; e++)
+				;
+			te = e;
+			while (te > s && (v[te - 1] == ' ' || v[te - 1] == '\t'))
+				te--;
+			if (te == s || (te - s == 5 && lc_eq(v + s, "close", 5)) ||
+			    (te - s == 10 && lc_eq(v + s, "keep-alive", 10)) ||
+			    (te - s == 7 && lc_eq(v + s, "upgrade", 7)))
+				continue;
 			return true;
+		}
+	}
 	return false;
 }
 
