@@ -24,6 +24,7 @@
 #define GW_LOG_MODULE "config"
 
 #include "config.h"
+#include "cors.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1585,6 +1586,16 @@ load_cors(struct loader *l, json_t *obj)
 			q = quote(s);
 			cfg_error(l, "expected at most one \"*\" in an origin, "
 			    "found %s", q);
+			free(q);
+			path_pop(l, old2);
+		} else if (!gw_cors_origin_pattern_valid(s)) {
+			/* An origin that can never match is a typo, not a
+			 * policy. */
+			old2 = path_push_index(l, i);
+			q = quote(s);
+			cfg_error(l, "expected an origin such as "
+			    "https://example.com[:port] or "
+			    "https://*.example.com, found %s", q);
 			free(q);
 			path_pop(l, old2);
 		}

@@ -44,7 +44,10 @@
 
 struct gw_cors;
 
-/* Emits one response header; value is not NUL-terminated. */
+/* Emits one response header.  name is a static string; value is not
+ * NUL-terminated and is valid only during the call (a preflight's
+ * Access-Control-Allow-Headers is built in a temporary buffer): a
+ * callback that keeps it must copy it. */
 typedef void (*gw_header_cb)(void *arg, const char *name,
     const char *value, size_t value_len);
 

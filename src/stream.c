@@ -350,6 +350,9 @@ stream_breaker_record(struct gw_stream *st, bool ok)
 struct hdr_list {
 	struct gw_hdr h[MAX_RESP_HDRS + 16];
 	size_t n;
+	char store[4096];        /* copies of values that do not outlive
+				    their callback (gw_header_cb) */
+	size_t used;             /* bytes of store in use */
 };
 
 static void
@@ -367,7 +370,16 @@ hdr_add(struct hdr_list *l, const char *name, const char *value, size_t vlen)
 static void
 hdr_cb(void *arg, const char *name, const char *value, size_t vlen)
 {
-	hdr_add(arg, name, value, vlen);
+	struct hdr_list *l = arg;
+
+	/* The value is gone after this call: keep a copy.  A value that
+	 * does not fit (kilobytes of requested header names) is dropped,
+	 * which the browser treats as not allowed. */
+	if (vlen > sizeof(l->store) - l->used)
+		return;
+	memcpy(l->store + l->used, value, vlen);
+	hdr_add(l, name, l->store + l->used, vlen);
+	l->used += vlen;
 }
 
 /* Adds CORS headers for an actual response, when the request had an
@@ -392,6 +404,7 @@ gw_stream_respond(struct gw_stream *st, int status, const char *body,
 	int rc;
 
 	l.n = 0;
+	l.used = 0;
 	len = body != NULL ? strlen(body) : 0;
 	hdr_add(&l, "content-type", json_type, sizeof(json_type) - 1);
 	if (st->request_id[0] != '\0')
@@ -632,6 +645,7 @@ answer_builtin(struct gw_stream *st, const struct gw_req_head *head,
 	int status;
 
 	l.n = 0;
+	l.used = 0;
 	if (!cfg->router.disable_health && hp != NULL &&
 	    strlen(hp) == path_len &&
 	    memcmp(head->target, hp, path_len) == 0) {
@@ -668,6 +682,7 @@ answer_echo(struct gw_stream *st, const struct gw_req_head *head)
 	int rc;
 
 	l.n = 0;
+	l.used = 0;
 	/* Minimal JSON escaping: the values are HTTP field values, which
 	 * hold no CTL but HTAB; quote and backslash need escaping. */
 	evbuffer_add_printf(b, "{\"method\": \"%s\", \"url\": \"", st->method);
@@ -952,6 +967,7 @@ gw_stream_on_response_head(struct gw_stream *st, int status,
 	size_t i;
 
 	l.n = 0;
+	l.used = 0;
 	if (st->req_head != NULL) {
 		/* The first response byte ends any chance of a retry. */
 		evbuffer_free(st->req_head);

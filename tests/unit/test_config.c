@@ -601,6 +601,27 @@ namespaces_parsed(void **state)
 	gw_config_unref(cfg);
 }
 
+/* An allow_origins entry that can never match an Origin is rejected with
+ * its path; a valid exact, wildcard and "*" entry load. */
+static void
+cors_origin_malformed(void **state)
+{
+	struct gw_config *cfg;
+
+	(void)state;
+	expect_error("{'version': 3, 'extra_config': {'security/cors': "
+	    "{'allow_origins': ['https://a.example.com', 'a.example.com']}}}",
+	    "extra_config[\"security/cors\"].allow_origins[1]", "expected an origin");
+	expect_error("{'version': 3, 'extra_config': {'security/cors': "
+	    "{'allow_origins': ['https://a.example.com/']}}}",
+	    "extra_config[\"security/cors\"].allow_origins[0]", "found");
+	cfg = load_ok("{'version': 3, 'extra_config': {'security/cors': "
+	    "{'allow_origins': ['https://a.example.com', "
+	    "'https://*.example.com', 'http://localhost:3000']}}}");
+	assert_int_equal(cfg->cors->allow_origins.n, 3);
+	gw_config_unref(cfg);
+}
+
 static void
 cors_defaults(void **state)
 {
@@ -1543,6 +1564,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(reject_input_headers),
 		cmocka_unit_test(many_errors_at_once),
 		cmocka_unit_test(errors_appended),
+		cmocka_unit_test(cors_origin_malformed),
 		cmocka_unit_test(load_file_missing),
 		cmocka_unit_test(refcount_threads),
 	};
