@@ -36,6 +36,19 @@ enum gw_err {
 #define GW_NS_PER_MS INT64_C(1000000)
 #define GW_NS_PER_S INT64_C(1000000000)
 
+/* The value of a hexadecimal digit, or -1. */
+static inline int
+gw_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Monotonic clock in nanoseconds; QoS code takes it as a parameter. */
 int64_t gw_now_ns(void);
 

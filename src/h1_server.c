@@ -28,6 +28,7 @@
 #include "gw.h"
 #include "h1_parser.h"
 #include "h2_server.h"
+#include "httplist.h"
 #include "log.h"
 #include "stream.h"
 #include "strbuf.h"
@@ -265,22 +266,14 @@ base64url_decode(const char *in, size_t len, uint8_t *out, size_t *outlen)
 }
 
 static bool
-has_token(const char *v, size_t len, const char *tok)
+has_token(const char *v, size_t len, const char *want)
 {
-	size_t tl = strlen(tok), s = 0, e;
+	size_t wl = strlen(want), pos = 0, tl;
+	const char *tok;
 
-	while (s < len) {
-		while (s < len && (v[s] == ' ' || v[s] == '\t' || v[s] == ','))
-			s++;
-		for (e = s; e < len && v[e] != ','; e++)
-			;
-		size_t te = e;
-		while (te > s && (v[te - 1] == ' ' || v[te - 1] == '\t'))
-			te--;
-		if (te - s == tl && strncasecmp(v + s, tok, tl) == 0)
+	while (gw_list_next(v, len, &pos, &tok, &tl))
+		if (tl == wl && strncasecmp(tok, want, wl) == 0)
 			return true;
-		s = e + 1;
-	}
 	return false;
 }
 

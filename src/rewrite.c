@@ -47,18 +47,6 @@ struct gw_urltmpl {
 
 static const char hexdigits[] = "0123456789ABCDEF";
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Whether c may appear as is.  In a segment: RFC 3986 pchar (unreserved,
  * sub-delims, ':' and '@').  In a query value: the same less the
@@ -159,8 +147,8 @@ qname_is(const char *raw, size_t len, const char *want)
 		if (c == '+')
 			c = ' ';
 		else if (c == '%') {
-			if (len - i < 3 || (hi = hexval(raw[i + 1])) < 0 ||
-			    (lo = hexval(raw[i + 2])) < 0)
+			if (len - i < 3 || (hi = gw_hexval(raw[i + 1])) < 0 ||
+			    (lo = gw_hexval(raw[i + 2])) < 0)
 				return 0;
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;

@@ -114,18 +114,6 @@ static const char *const method_order[] = {
 	"CONNECT", "TRACE",
 };
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decodes %XX escapes of one segment once into out (room for len bytes).
  * Returns the decoded length, or -1 on a malformed escape or a NUL.
@@ -141,8 +129,8 @@ pct_decode(const char *s, size_t len, char *out)
 			out[n++] = s[i];
 			continue;
 		}
-		if (len - i < 3 || (hi = hexval(s[i + 1])) < 0 ||
-		    (lo = hexval(s[i + 2])) < 0 || (hi | lo) == 0)
+		if (len - i < 3 || (hi = gw_hexval(s[i + 1])) < 0 ||
+		    (lo = gw_hexval(s[i + 2])) < 0 || (hi | lo) == 0)
 			return -1;
 		out[n++] = (char)(hi << 4 | lo);
 		i += 2;
@@ -557,8 +545,8 @@ split_path(const char *target, size_t target_len, char *scratch,
 		for (; p < end && *p != '/'; p++) {
 			c = (unsigned char)*p;
 			if (c == '%') {
-				if (end - p < 3 || (hi = hexval(p[1])) < 0 ||
-				    (lo = hexval(p[2])) < 0 || (hi | lo) == 0)
+				if (end - p < 3 || (hi = gw_hexval(p[1])) < 0 ||
+				    (lo = gw_hexval(p[2])) < 0 || (hi | lo) == 0)
 					return GW_ERR_INVAL;
 				c = (unsigned char)(hi << 4 | lo);
 				p += 2;
@@ -679,7 +667,7 @@ write_rest(const struct seg *segs, size_t from, size_t nsegs, char *scratch)
 				continue;
 			}
 			/* split_path() validated every escape. */
-			c = hexval(p[1]) << 4 | hexval(p[2]);
+			c = gw_hexval(p[1]) << 4 | gw_hexval(p[2]);
 			if (c == '/' || c == '%') {
 				memcpy(o, c == '/' ? "%2F" : "%25", 3);
 				o += 3;

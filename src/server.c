@@ -219,6 +219,7 @@ gw_server_run(struct gw_config *cfg, const char *path, int nworkers)
 		.pool_connect_timeout_ns = 10 * GW_NS_PER_S,
 	};
 	struct event *sigs[3];
+	sigset_t mask;
 	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
 	SSL_CTX *server_tls = NULL, *client_tls;
 	struct server s = { .path = path, .port = cfg->port };
@@ -295,6 +296,14 @@ gw_server_run(struct gw_config *cfg, const char *path, int nworkers)
 		gw_worker_post_stop(s.workers[i]);
 	for (i = 0; i < s.nworkers; i++)
 		gw_worker_join_destroy(s.workers[i]);
+	/* Freeing the signal events restores the default actions: a second
+	 * SIGTERM from an impatient supervisor would then kill the process
+	 * mid-teardown and turn a clean stop into a crash.  Blocked, it is
+	 * simply never delivered. */
+	sigemptyset(&mask);
+	for (i = 0; i < 3; i++)
+		sigaddset(&mask, signums[i]);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	free(s.workers);

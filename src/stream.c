@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
+#include "httplist.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "rewrite.h"
@@ -163,27 +164,18 @@ static bool
 named_by_connection(const struct gw_hdr *hdrs, size_t n, const char *name,
     size_t len)
 {
-	size_t i, s, e, te;
+	const char *tok;
+	size_t i, pos, tl;
 
 	for (i = 0; i < n; i++) {
-		const char *v = hdrs[i].value;
-		size_t vl = hdrs[i].value_len;
-
 		if (hdrs[i].name_len != 10 ||
 		    !lc_eq(hdrs[i].name, "connection", 10))
 			continue;
-		for (s = 0; s < vl; s = e + 1) {
-			while (s < vl && (v[s] == ' ' || v[s] == '\t' ||
-			    v[s] == ','))
-				s++;
-			for (e = s; e < vl && v[e] != ','; e++)
-				;
-			te = e;
-			while (te > s && (v[te - 1] == ' ' || v[te - 1] == '\t'))
-				te--;
-			if (te - s == len && strncasecmp(v + s, name, len) == 0)
+		pos = 0;
+		while (gw_list_next(hdrs[i].value, hdrs[i].value_len, &pos,
+		    &tok, &tl))
+			if (tl == len && strncasecmp(tok, name, len) == 0)
 				return true;
-		}
 	}
 	return false;
 }
@@ -197,27 +189,19 @@ named_by_connection(const struct gw_hdr *hdrs, size_t n, const char *name,
 static bool
 has_connection(const struct gw_hdr *hdrs, size_t n)
 {
-	size_t i, s, e, te;
+	const char *tok;
+	size_t i, pos, tl;
 
 	for (i = 0; i < n; i++) {
-		const char *v = hdrs[i].value;
-		size_t vl = hdrs[i].value_len;
-
 		if (hdrs[i].name_len != 10 ||
 		    !lc_eq(hdrs[i].name, "connection", 10))
 			continue;
-		for (s = 0; s < vl; s = e + 1) {
-			while (s < vl && (v[s] == ' ' || v[s] == '\t' ||
-			    v[s] == ','))
-				s++;
-			for (e = s; e < vl && v[e] != ','; e++)
-				;
-			te = e;
-			while (te > s && (v[te - 1] == ' ' || v[te - 1] == '\t'))
-				te--;
-			if (te == s || (te - s == 5 && lc_eq(v + s, "close", 5)) ||
-			    (te - s == 10 && lc_eq(v + s, "keep-alive", 10)) ||
-			    (te - s == 7 && lc_eq(v + s, "upgrade", 7)))
+		pos = 0;
+		while (gw_list_next(hdrs[i].value, hdrs[i].value_len, &pos,
+		    &tok, &tl)) {
+			if ((tl == 5 && lc_eq(tok, "close", 5)) ||
+			    (tl == 10 && lc_eq(tok, "keep-alive", 10)) ||
+			    (tl == 7 && lc_eq(tok, "upgrade", 7)))
 				continue;
 			return true;
 		}
