@@ -59,7 +59,8 @@ struct gw_ratelimit_config {
 struct gw_breaker_config {
 	int64_t interval_ns;     /* window in which errors are counted */
 	int64_t timeout_ns;      /* how long the circuit stays open */
-	uint32_t max_errors;     /* open after more than this many errors */
+	uint32_t max_errors;     /* open after more than this many errors;
+				    0 (key absent): on the first error */
 	char *name;              /* for logs; NULL: the backend's host */
 	bool log_status_change;
 };
@@ -70,7 +71,8 @@ struct gw_cors_config {
 	struct gw_strlist allow_methods;  /* default GET, HEAD, POST */
 	struct gw_strlist allow_headers;  /* empty: Accept, Content-Type,
 					     X-Requested-With (rs/cors) */
-	struct gw_strlist expose_headers;
+	struct gw_strlist expose_headers; /* default Content-Length,
+					     Content-Type */
 	int64_t max_age_ns;               /* 0: no Access-Control-Max-Age */
 	bool allow_credentials;
 	bool allow_private_network;
@@ -107,7 +109,8 @@ struct gw_tls_config {
 	char *private_key;       /* PEM key file */
 	int min_version;         /* TLS1_2_VERSION etc.; default TLS 1.2 */
 	int max_version;         /* 0: OpenSSL's highest */
-	bool disabled;
+	bool disabled;           /* always false once loaded: a section with
+				    "disabled": true loads as tls == NULL */
 };
 
 /* A backend host: http(s)://name[:port], parsed. */

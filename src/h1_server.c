@@ -30,6 +30,7 @@
 #include "h2_server.h"
 #include "log.h"
 #include "stream.h"
+#include "strbuf.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -70,6 +71,7 @@ struct gw_h1_conn {
 	bool close_after_write;
 	struct event *kick;      /* deferred work: finish / resume / close */
 	struct event *head_timer;/* deadline for a whole request head */
+	bool head_timer_on;
 	struct evbuffer *tmp;    /* body bytes on their way to the stream */
 };
 
@@ -156,6 +158,8 @@ h1_error(struct gw_h1_conn *h, int status, const char *msg)
 	h1_close(h);
 }
 
+/* Sets the connection's read timeout (idle keep-alive, and stalled
+ * request bodies) and write timeout (a client that stops reading). */
 static void
 h1_set_read_timeout(struct gw_h1_conn *h, int64_t ns)
 {
@@ -362,15 +366,8 @@ h1_read_head(struct gw_h1_conn *h)
 	if (len == 0)
 		return false;
 	if (h->state == H1_IDLE) {
-		struct timeval tv;
-		int64_t ns = h->c->worker->header_timeout_ns;
-
 		h->state = H1_HEAD;
 		h->scan_from = 0;
-		tv.tv_sec = ns / GW_NS_PER_S;
-		tv.tv_usec = (ns % GW_NS_PER_S) / 1000;
-		evtimer_add(h->head_timer, &tv);
-		h1_set_read_timeout(h, h->c->worker->header_timeout_ns);
 	}
 	/* The head ends at CRLF CRLF; a bare-LF head ends at LF LF and is
 	 * rejected by the parser, rather than waited for. */
@@ -383,6 +380,17 @@ h1_read_head(struct gw_h1_conn *h)
 			return false;
 		}
 		h->scan_from = len > 3 ? len - 3 : 0;
+		if (!h->head_timer_on) {
+			/* The head did not come whole: it has a deadline,
+			 * however slowly its bytes trickle in. */
+			struct timeval tv;
+			int64_t ns = h->c->worker->header_timeout_ns;
+
+			tv.tv_sec = ns / GW_NS_PER_S;
+			tv.tv_usec = (ns % GW_NS_PER_S) / 1000;
+			evtimer_add(h->head_timer, &tv);
+			h->head_timer_on = true;
+		}
 		return false;
 	}
 	if (p1.pos >= 0 && (p2.pos < 0 || p1.pos < p2.pos))
@@ -405,7 +413,10 @@ h1_read_head(struct gw_h1_conn *h)
 			h1_error(h, 400, "malformed request");
 		return false;
 	}
-	evtimer_del(h->head_timer);
+	if (h->head_timer_on) {
+		evtimer_del(h->head_timer);
+		h->head_timer_on = false;
+	}
 
 	memset(&head, 0, sizeof(head));
 	for (i = 0; i < req.nheaders; i++) {
@@ -477,11 +488,8 @@ h1_read_head(struct gw_h1_conn *h)
 	h->st = gw_stream_create(h->c, &h1_front_ops, h);
 	gw_stream_begin(h->st, &head);
 	evbuffer_drain(in, end);
-	if (h->state == H1_WAIT) {
+	if (h->state == H1_WAIT)
 		gw_stream_req_end(h->st);
-		h1_set_read_timeout(h, 0);
-	} else
-		h1_set_read_timeout(h, h->c->worker->body_timeout_ns);
 	return h->state != H1_CLOSING;
 }
 
@@ -524,7 +532,6 @@ h1_read_body(struct gw_h1_conn *h)
 	}
 	if (done) {
 		h->state = H1_WAIT;
-		h1_set_read_timeout(h, 0);
 		gw_stream_req_end(h->st);
 		return true;
 	}
@@ -596,6 +603,14 @@ h1_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
+		/* One read timeout serves every state (set once per
+		 * connection): a client that waits for its response is not
+		 * idle, so that case only reads on. */
+		if (h->state == H1_WAIT || (h->st != NULL &&
+		    h->st->status != 0 && !h->resp_done)) {
+			bufferevent_enable(h->c->bev, EV_READ);
+			return;
+		}
 		if (h->state == H1_HEAD) {
 			h1_error(h, 408, "request head timeout");
 			return;
@@ -670,43 +685,48 @@ h1_send_head(struct gw_stream *st, int status, const struct gw_hdr *hdrs,
     size_t n, int64_t content_length, bool end_stream)
 {
 	struct gw_h1_conn *h = st->front_ctx;
-	struct evbuffer *out;
 	bool no_body = status < 200 || status == 204 || status == 304;
+	const char *reason = reason_phrase(status);
+	struct gw_strbuf b;
+	char stack[4096];
 	size_t i;
 
 	if (h->state == H1_CLOSING && h->close_after_write)
 		return -1;
-	out = h1_out(h);
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
-	    reason_phrase(status));
-	for (i = 0; i < n; i++) {
-		evbuffer_add(out, hdrs[i].name, hdrs[i].name_len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, hdrs[i].value, hdrs[i].value_len);
-		evbuffer_add(out, "\r\n", 2);
-	}
+	gw_strbuf_init(&b, stack, sizeof(stack));
+	gw_strbuf_lit(&b, "HTTP/1.1 ");
+	gw_strbuf_u64(&b, (uint64_t)status);
+	gw_strbuf_lit(&b, " ");
+	gw_strbuf_add(&b, reason, strlen(reason));
+	gw_strbuf_lit(&b, "\r\n");
+	for (i = 0; i < n; i++)
+		gw_strbuf_field(&b, hdrs[i].name, hdrs[i].name_len,
+		    hdrs[i].value, hdrs[i].value_len);
 	if (h->state == H1_BODY && h->expect_continue && !h->continue_sent)
 		h->keep_alive = false;  /* the body will never come */
 	if (no_body) {
 		;
 	} else if (content_length >= 0) {
-		evbuffer_add_printf(out, "Content-Length: %lld\r\n",
-		    (long long)content_length);
+		gw_strbuf_lit(&b, "Content-Length: ");
+		gw_strbuf_u64(&b, (uint64_t)content_length);
+		gw_strbuf_lit(&b, "\r\n");
 	} else if (end_stream) {
 		if (!st->is_head)
-			evbuffer_add(out, "Content-Length: 0\r\n", 19);
+			gw_strbuf_lit(&b, "Content-Length: 0\r\n");
 	} else if (!h->http10) {
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+		gw_strbuf_lit(&b, "Transfer-Encoding: chunked\r\n");
 		h->resp_chunked = true;
 	} else {
 		/* HTTP/1.0 has no chunked coding: the close ends it. */
 		h->keep_alive = false;
 	}
 	if (!h->keep_alive || h->c->closing)
-		evbuffer_add(out, "Connection: close\r\n", 19);
+		gw_strbuf_lit(&b, "Connection: close\r\n");
 	else if (h->http10)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(out, "\r\n", 2);
+		gw_strbuf_lit(&b, "Connection: keep-alive\r\n");
+	gw_strbuf_lit(&b, "\r\n");
+	evbuffer_add(h1_out(h), b.p, b.len);
+	gw_strbuf_free(&b);
 	if (end_stream) {
 		h->resp_done = true;
 		h1_schedule(h);
@@ -725,17 +745,23 @@ h1_send_data(struct gw_stream *st, struct evbuffer *data, bool end_stream)
 		evbuffer_drain(data, n);
 		return -1;
 	}
-	if (n > 0) {
-		if (h->resp_chunked) {
-			evbuffer_add_printf(out, "%zx\r\n", n);
-			evbuffer_add_buffer(out, data);
-			evbuffer_add(out, "\r\n", 2);
-		} else
-			evbuffer_add_buffer(out, data);
+	/* The framing goes around the data in the caller's buffer (it has
+	 * no callbacks), so the output buffer is touched once. */
+	if (n > 0 && h->resp_chunked) {
+		char size[24];
+		struct gw_strbuf b;
+
+		gw_strbuf_init(&b, size, sizeof(size));
+		gw_strbuf_hex(&b, n);
+		gw_strbuf_lit(&b, "\r\n");
+		evbuffer_prepend(data, b.p, b.len);
+		evbuffer_add(data, "\r\n", 2);
 	}
+	if (end_stream && h->resp_chunked)
+		evbuffer_add(data, "0\r\n\r\n", 5);
+	if (evbuffer_get_length(data) > 0)
+		evbuffer_add_buffer(out, data);
 	if (end_stream) {
-		if (h->resp_chunked)
-			evbuffer_add(out, "0\r\n\r\n", 5);
 		h->resp_done = true;
 		h1_schedule(h);
 	}

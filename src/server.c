@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -215,7 +214,7 @@ gw_server_run(struct gw_config *cfg, const char *path, int nworkers)
 		.body_timeout_ns = 60 * GW_NS_PER_S,
 		.grace_ns = GW_GRACE_NS,
 		.max_concurrent_streams = 100,
-		.pool_max_idle = 64,
+		.pool_max_idle = 1024,
 		.pool_idle_timeout_ns = 90 * GW_NS_PER_S,
 		.pool_connect_timeout_ns = 10 * GW_NS_PER_S,
 	};
@@ -228,10 +227,6 @@ gw_server_run(struct gw_config *cfg, const char *path, int nworkers)
 
 	apply_logging(cfg);
 	log_notices(cfg);
-	if (evthread_use_pthreads() != 0) {
-		log_error("libevent has no thread support");
-		return -1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	if (cfg->read_header_timeout_ns > 0)
 		set.header_timeout_ns = cfg->read_header_timeout_ns;

@@ -29,6 +29,7 @@
 #include "rewrite.h"
 #include "route.h"
 #include "router.h"
+#include "strbuf.h"
 #include "upstream.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -57,39 +58,119 @@ find_hdr(const struct gw_hdr *h, size_t n, const char *lit)
 	return NULL;
 }
 
-/*
- * Hop-by-hop fields (RFC 9110 7.6.1) and the ones the gateway writes
- * itself never go through: neither towards the backend nor back.
- */
+/* ASCII case-insensitive comparison with a lower-case literal of the
+ * same length. */
 static bool
-is_hop_by_hop(const char *name, size_t len)
+lc_eq(const char *s, const char *lit, size_t len)
 {
-	static const char *const hop[] = {
-		"connection", "keep-alive", "proxy-connection", "te",
-		"transfer-encoding", "upgrade", "http2-settings",
-		"proxy-authenticate", "proxy-authorization",
-	};
 	size_t i;
 
-	for (i = 0; i < GW_ARRAY_SIZE(hop); i++)
-		if (name_eq(name, len, hop[i]))
-			return true;
-	return len > 6 && strncasecmp(name, "proxy-", 6) == 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (c != (unsigned char)lit[i])
+			return false;
+	}
+	return true;
+}
+
+/* What the gateway knows about a field name, as bits. */
+enum {
+	HDR_HOP = 1 << 0,        /* hop-by-hop (RFC 9110 7.6.1) */
+	HDR_CONNECTION = 1 << 1,
+	HDR_HOST = 1 << 2,
+	HDR_CONTENT_LENGTH = 1 << 3,
+	HDR_EXPECT = 1 << 4,
+	HDR_REQUEST_ID = 1 << 5,
+	HDR_XFF = 1 << 6,
+	HDR_XF_OTHER = 1 << 7,   /* X-Forwarded-Host / -Proto: ours */
+	HDR_USER_AGENT = 1 << 8,
+};
+
+/*
+ * Classifies a field name with one switch on its length, so filtering a
+ * request's fields costs a comparison or two per field.  Hop-by-hop
+ * fields and the ones the gateway writes itself never go through, in
+ * either direction.
+ */
+static unsigned
+hdr_class(const char *n, size_t len)
+{
+	unsigned c = 0;
+
+	switch (len) {
+	case 2:
+		if (lc_eq(n, "te", 2))
+			c = HDR_HOP;
+		break;
+	case 4:
+		if (lc_eq(n, "host", 4))
+			c = HDR_HOST;
+		break;
+	case 6:
+		if (lc_eq(n, "expect", 6))
+			c = HDR_EXPECT;
+		break;
+	case 7:
+		if (lc_eq(n, "upgrade", 7))
+			c = HDR_HOP;
+		break;
+	case 10:
+		if (lc_eq(n, "connection", 10))
+			c = HDR_HOP | HDR_CONNECTION;
+		else if (lc_eq(n, "keep-alive", 10))
+			c = HDR_HOP;
+		else if (lc_eq(n, "user-agent", 10))
+			c = HDR_USER_AGENT;
+		break;
+	case 12:
+		if (lc_eq(n, "x-request-id", 12))
+			c = HDR_REQUEST_ID;
+		break;
+	case 14:
+		if (lc_eq(n, "content-length", 14))
+			c = HDR_CONTENT_LENGTH;
+		else if (lc_eq(n, "http2-settings", 14))
+			c = HDR_HOP;
+		break;
+	case 15:
+		if (lc_eq(n, "x-forwarded-for", 15))
+			c = HDR_XFF;
+		break;
+	case 16:
+		if (lc_eq(n, "x-forwarded-host", 16))
+			c = HDR_XF_OTHER;
+		break;
+	case 17:
+		if (lc_eq(n, "transfer-encoding", 17))
+			c = HDR_HOP;
+		else if (lc_eq(n, "x-forwarded-proto", 17))
+			c = HDR_XF_OTHER;
+		break;
+	}
+	/* Proxy-Connection, Proxy-Authenticate, Proxy-Authorization... */
+	if (c == 0 && len > 6 && lc_eq(n, "proxy-", 6))
+		c = HDR_HOP;
+	return c;
 }
 
 /* Whether `name` is one of the tokens of a Connection field value: those
- * fields are hop-by-hop too (RFC 9110 7.6.1). */
+ * fields are hop-by-hop too (RFC 9110 7.6.1).  Called only for requests
+ * and responses that have a Connection field. */
 static bool
 named_by_connection(const struct gw_hdr *hdrs, size_t n, const char *name,
     size_t len)
 {
-	size_t i, s, e;
+	size_t i, s, e, te;
 
 	for (i = 0; i < n; i++) {
 		const char *v = hdrs[i].value;
 		size_t vl = hdrs[i].value_len;
 
-		if (!name_eq(hdrs[i].name, hdrs[i].name_len, "connection"))
+		if (hdrs[i].name_len != 10 ||
+		    !lc_eq(hdrs[i].name, "connection", 10))
 			continue;
 		for (s = 0; s < vl; s = e + 1) {
 			while (s < vl && (v[s] == ' ' || v[s] == '\t' ||
@@ -97,13 +178,26 @@ named_by_connection(const struct gw_hdr *hdrs, size_t n, const char *name,
 				s++;
 			for (e = s; e < vl && v[e] != ','; e++)
 				;
-			size_t te = e;
+			te = e;
 			while (te > s && (v[te - 1] == ' ' || v[te - 1] == '\t'))
 				te--;
 			if (te - s == len && strncasecmp(v + s, name, len) == 0)
 				return true;
 		}
 	}
+	return false;
+}
+
+/* Whether any field is Connection. */
+static bool
+has_connection(const struct gw_hdr *hdrs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (hdrs[i].name_len == 10 &&
+		    lc_eq(hdrs[i].name, "connection", 10))
+			return true;
 	return false;
 }
 
@@ -201,8 +295,8 @@ gw_stream_destroy(struct gw_stream *st)
 	gw_stream_detach_upstream(st);
 	if (st->breaker_taken && !st->_breaker_done)
 		stream_breaker_record(st, true);
-	if (st->timer != NULL)
-		event_free(st->timer);
+	if (st->timer_on)
+		evtimer_del(&st->timer);
 	if (st->state != GW_STREAM_HEAD && st->method != NULL)
 		log_access(st);
 	if (st->status >= 100 && st->status < 600)
@@ -268,12 +362,12 @@ int
 gw_stream_respond(struct gw_stream *st, int status, const char *body,
     const struct gw_hdr *extra, size_t nextra)
 {
-	struct hdr_list l = { .n = 0 };
+	struct hdr_list l;
 	struct evbuffer *buf;
-	char clen[24];
 	size_t i, len;
 	int rc;
 
+	l.n = 0;
 	len = body != NULL ? strlen(body) : 0;
 	hdr_add(&l, "content-type", json_type, sizeof(json_type) - 1);
 	if (st->request_id[0] != '\0')
@@ -283,7 +377,6 @@ gw_stream_respond(struct gw_stream *st, int status, const char *body,
 		if (l.n < GW_ARRAY_SIZE(l.h))
 			l.h[l.n++] = extra[i];
 	add_cors(st, &l);
-	(void)clen;
 	st->status = status;
 	if (st->state != GW_STREAM_DONE && st->state != GW_STREAM_ABORTED)
 		stream_set_state(st, GW_STREAM_DONE);
@@ -387,31 +480,6 @@ client_ip(struct gw_stream *st, const struct gw_req_head *head,
 	    xff ? xff->value : NULL, xff ? xff->value_len : 0, len);
 }
 
-static void
-stream_add_header_line(struct evbuffer *b, const char *name, size_t nlen,
-    const char *value, size_t vlen)
-{
-	struct evbuffer_iovec v[1];
-	size_t need = nlen + vlen + 4;
-
-	if (evbuffer_reserve_space(b, (ev_ssize_t)need, v, 1) < 1) {
-		evbuffer_add_printf(b, "%.*s: %.*s\r\n", (int)nlen, name,
-		    (int)vlen, value);
-		return;
-	}
-	char *p = v[0].iov_base;
-	memcpy(p, name, nlen);
-	p += nlen;
-	*p++ = ':';
-	*p++ = ' ';
-	memcpy(p, value, vlen);
-	p += vlen;
-	*p++ = '\r';
-	*p++ = '\n';
-	v[0].iov_len = need;
-	evbuffer_commit_space(b, v, 1);
-}
-
 /* Writes the backend request head into st->req_head. */
 static void
 build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
@@ -421,8 +489,12 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 	const struct gw_backend_config *be = &ep->backends[0];
 	const char *method = be->method != NULL ? be->method : st->method;
 	const char *q = memchr(head->target, '?', head->target_len);
+	const char *peer = st->conn->peer_ip;
 	const struct gw_hdr *xff = NULL;
 	struct evbuffer *b = evbuffer_new();
+	bool ua_sent = false, conn = has_connection(head->hdrs, head->nhdrs);
+	struct gw_strbuf sb;
+	char stack[4096];
 	size_t i;
 
 	evbuffer_add(b, method, strlen(method));
@@ -430,66 +502,82 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 	gw_urltmpl_expand(st->route->tmpl, m, q ? q + 1 : NULL,
 	    q ? (size_t)(head->target + head->target_len - q - 1) : 0,
 	    &ep->input_query_strings, b);
-	evbuffer_add(b, " HTTP/1.1\r\nHost: ", 17);
-	evbuffer_add(b, host->name, strlen(host->name));
-	if (host->port != (host->tls ? 443 : 80))
-		evbuffer_add_printf(b, ":%u", host->port);
-	evbuffer_add(b, "\r\n", 2);
 
+	gw_strbuf_init(&sb, stack, sizeof(stack));
+	gw_strbuf_lit(&sb, " HTTP/1.1\r\nHost: ");
+	gw_strbuf_add(&sb, host->name, strlen(host->name));
+	if (host->port != (host->tls ? 443 : 80)) {
+		gw_strbuf_lit(&sb, ":");
+		gw_strbuf_u64(&sb, host->port);
+	}
+	gw_strbuf_lit(&sb, "\r\n");
 	for (i = 0; i < head->nhdrs; i++) {
 		const struct gw_hdr *h = &head->hdrs[i];
+		unsigned cls = hdr_class(h->name, h->name_len);
 
-		if (is_hop_by_hop(h->name, h->name_len) ||
-		    name_eq(h->name, h->name_len, "host") ||
-		    name_eq(h->name, h->name_len, "content-length") ||
-		    name_eq(h->name, h->name_len, "expect") ||
-		    name_eq(h->name, h->name_len, "x-request-id") ||
-		    name_eq(h->name, h->name_len, "x-forwarded-host") ||
-		    name_eq(h->name, h->name_len, "x-forwarded-proto"))
+		if (cls & (HDR_HOP | HDR_HOST | HDR_CONTENT_LENGTH |
+		    HDR_EXPECT | HDR_REQUEST_ID | HDR_XF_OTHER))
 			continue;
-		if (name_eq(h->name, h->name_len, "x-forwarded-for")) {
+		if (cls & HDR_XFF) {
 			xff = h;
 			continue;
 		}
-		if (named_by_connection(head->hdrs, head->nhdrs, h->name,
-		    h->name_len))
+		if (conn && named_by_connection(head->hdrs, head->nhdrs,
+		    h->name, h->name_len))
 			continue;
 		if (!gw_header_allowed(ep, h->name, h->name_len))
 			continue;
-		stream_add_header_line(b, h->name, h->name_len, h->value,
+		if (cls & HDR_USER_AGENT)
+			ua_sent = true;
+		gw_strbuf_field(&sb, h->name, h->name_len, h->value,
 		    h->value_len);
 	}
-	if (xff != NULL && xff->value_len > 0)
-		evbuffer_add_printf(b, "X-Forwarded-For: %.*s, %s\r\n",
-		    (int)xff->value_len, xff->value, st->conn->peer_ip);
+	/* Like KrakenD, the gateway names itself when the client's agent
+	 * is not forwarded. */
+	if (!ua_sent)
+		gw_strbuf_lit(&sb, "User-Agent: hanzo-gateway\r\n");
+	gw_strbuf_lit(&sb, "X-Forwarded-For: ");
+	if (xff != NULL && xff->value_len > 0) {
+		gw_strbuf_add(&sb, xff->value, xff->value_len);
+		gw_strbuf_lit(&sb, ", ");
+	}
+	gw_strbuf_add(&sb, peer, strlen(peer));
+	if (st->conn->tls)
+		gw_strbuf_lit(&sb, "\r\nX-Forwarded-Proto: https\r\n");
 	else
-		evbuffer_add_printf(b, "X-Forwarded-For: %s\r\n",
-		    st->conn->peer_ip);
-	evbuffer_add_printf(b, "X-Forwarded-Proto: %s\r\n",
-	    st->conn->tls ? "https" : "http");
+		gw_strbuf_lit(&sb, "\r\nX-Forwarded-Proto: http\r\n");
 	if (head->authority != NULL)
-		stream_add_header_line(b, "X-Forwarded-Host", 16,
-		    head->authority, head->authority_len);
-	stream_add_header_line(b, "X-Request-ID", 12, st->request_id,
+		gw_strbuf_field(&sb, "X-Forwarded-Host", 16, head->authority,
+		    head->authority_len);
+	gw_strbuf_field(&sb, "X-Request-ID", 12, st->request_id,
 	    strlen(st->request_id));
 	if (head->has_body) {
 		if (head->content_length >= 0) {
-			evbuffer_add_printf(b, "Content-Length: %lld\r\n",
-			    (long long)head->content_length);
+			gw_strbuf_lit(&sb, "Content-Length: ");
+			gw_strbuf_u64(&sb, (uint64_t)head->content_length);
+			gw_strbuf_lit(&sb, "\r\n");
 		} else {
-			evbuffer_add(b, "Transfer-Encoding: chunked\r\n", 28);
+			gw_strbuf_lit(&sb, "Transfer-Encoding: chunked\r\n");
 			st->req_chunked = true;
 		}
 	} else if (strcmp(method, "POST") == 0 ||
 	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
 		/* RFC 9110 8.6: a request that usually has content says
 		 * when it has none. */
-		evbuffer_add(b, "Content-Length: 0\r\n", 19);
+		gw_strbuf_lit(&sb, "Content-Length: 0\r\n");
 	}
-	evbuffer_add(b, "\r\n", 2);
+	gw_strbuf_lit(&sb, "\r\n");
+	evbuffer_add(b, sb.p, sb.len);
+	gw_strbuf_free(&sb);
 	st->req_head = b;
 }
 
+/*
+ * Arms the stream's timer for ns.  While the response streams, the timer
+ * is not re-armed per chunk: chunks only note the time, and the timer,
+ * when it fires, re-arms itself for what is left (one event_add per
+ * response instead of one per chunk).
+ */
 static void
 stream_arm_timer(struct gw_stream *st, int64_t ns)
 {
@@ -497,11 +585,14 @@ stream_arm_timer(struct gw_stream *st, int64_t ns)
 
 	if (ns <= 0)
 		return;
-	if (st->timer == NULL)
-		st->timer = evtimer_new(st->worker->base, stream_timer_cb, st);
+	if (!st->timer_on) {
+		evtimer_assign(&st->timer, st->worker->base, stream_timer_cb,
+		    st);
+		st->timer_on = true;
+	}
 	tv.tv_sec = ns / GW_NS_PER_S;
 	tv.tv_usec = (ns % GW_NS_PER_S) / 1000;
-	evtimer_add(st->timer, &tv);
+	evtimer_add(&st->timer, &tv);
 }
 
 /* Answers the health check, CORS preflight and echo; returns 1 if it
@@ -513,9 +604,10 @@ answer_builtin(struct gw_stream *st, const struct gw_req_head *head,
 	const struct gw_config *cfg = st->routes->cfg;
 	const char *hp = cfg->router.health_path;
 	const struct gw_hdr *acrm, *acrh;
-	struct hdr_list l = { .n = 0 };
+	struct hdr_list l;
 	int status;
 
+	l.n = 0;
 	if (!cfg->router.disable_health && hp != NULL &&
 	    strlen(hp) == path_len &&
 	    memcmp(head->target, hp, path_len) == 0) {
@@ -546,11 +638,12 @@ static int
 answer_echo(struct gw_stream *st, const struct gw_req_head *head)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct hdr_list l = { .n = 0 };
+	struct hdr_list l;
 	size_t i, len;
 	char *body;
 	int rc;
 
+	l.n = 0;
 	/* Minimal JSON escaping: the values are HTTP field values, which
 	 * hold no CTL but HTAB; quote and backslash need escaping. */
 	evbuffer_add_printf(b, "{\"method\": \"%s\", \"url\": \"", st->method);
@@ -812,8 +905,8 @@ gw_stream_client_gone(struct gw_stream *st)
 	if (st->term_by == GW_TERM_NONE)
 		st->term_by = GW_TERM_CLIENT;
 	gw_stream_detach_upstream(st);
-	if (st->timer != NULL)
-		evtimer_del(st->timer);
+	if (st->timer_on)
+		evtimer_del(&st->timer);
 	stream_set_state(st, GW_STREAM_ABORTED);
 }
 
@@ -830,10 +923,11 @@ int
 gw_stream_on_response_head(struct gw_stream *st, int status,
     const struct gw_hdr *hdrs, size_t n, int64_t content_length)
 {
-	struct hdr_list l = { .n = 0 };
-	bool end;
+	struct hdr_list l;
+	bool end, conn;
 	size_t i;
 
+	l.n = 0;
 	if (st->req_head != NULL) {
 		/* The first response byte ends any chance of a retry. */
 		evbuffer_free(st->req_head);
@@ -842,13 +936,13 @@ gw_stream_on_response_head(struct gw_stream *st, int status,
 	stream_breaker_record(st, status < 500);
 	if (status >= 500)
 		st->worker->stats.upstream_errors++;
+	conn = has_connection(hdrs, n);
 	for (i = 0; i < n && l.n < MAX_RESP_HDRS; i++) {
-		if (is_hop_by_hop(hdrs[i].name, hdrs[i].name_len) ||
-		    name_eq(hdrs[i].name, hdrs[i].name_len, "content-length") ||
-		    named_by_connection(hdrs, n, hdrs[i].name,
-		    hdrs[i].name_len))
+		if (hdr_class(hdrs[i].name, hdrs[i].name_len) & (HDR_HOP |
+		    HDR_CONTENT_LENGTH | HDR_REQUEST_ID))
 			continue;
-		if (name_eq(hdrs[i].name, hdrs[i].name_len, "x-request-id"))
+		if (conn && named_by_connection(hdrs, n, hdrs[i].name,
+		    hdrs[i].name_len))
 			continue;
 		l.h[l.n++] = hdrs[i];
 	}
@@ -860,7 +954,7 @@ gw_stream_on_response_head(struct gw_stream *st, int status,
 	/* From here the endpoint timeout bounds silence, not the whole
 	 * response: a stream that keeps sending is never cut. */
 	st->_timer_idle = true;
-	stream_arm_timer(st, st->route->ep->timeout_ns);
+	st->_activity_ns = gw_now_ns();
 	end = st->is_head || status == 204 || status == 304 ||
 	    content_length == 0;
 	if (end)
@@ -881,7 +975,7 @@ gw_stream_on_response_data(struct gw_stream *st, struct evbuffer *data)
 	}
 	st->bytes_out += n;
 	if (st->_timer_idle)
-		stream_arm_timer(st, st->route->ep->timeout_ns);
+		st->_activity_ns = gw_now_ns();
 	rc = st->front->send_data(st, data, false);
 	if (rc != 0)
 		return -1;
@@ -900,8 +994,8 @@ gw_stream_on_response_end(struct gw_stream *st,
 	struct evbuffer *empty;
 	int rc = 0;
 
-	if (st->timer != NULL)
-		evtimer_del(st->timer);
+	if (st->timer_on)
+		evtimer_del(&st->timer);
 	stream_set_state(st, GW_STREAM_DONE);
 	st->term_phase = '-';
 	gw_stream_detach_upstream(st);
@@ -922,8 +1016,8 @@ stream_fail(struct gw_stream *st, const char *errstr, int status)
 	const struct gw_config *cfg = st->routes->cfg;
 
 	gw_stream_detach_upstream(st);
-	if (st->timer != NULL)
-		evtimer_del(st->timer);
+	if (st->timer_on)
+		evtimer_del(&st->timer);
 	stream_breaker_record(st, false);
 	st->worker->stats.upstream_errors++;
 	log_info("%s %s: upstream %s: %s", st->method, st->path,
@@ -962,6 +1056,15 @@ stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (st->state == GW_STREAM_DONE || st->state == GW_STREAM_ABORTED)
 		return;
+	if (st->_timer_idle) {
+		int64_t quiet = gw_now_ns() - st->_activity_ns;
+		int64_t limit = st->route->ep->timeout_ns;
+
+		if (quiet < limit) {
+			stream_arm_timer(st, limit - quiet);
+			return;
+		}
+	}
 	stream_fail(st, st->_timer_idle ? "backend stopped sending" :
 	    "backend timeout", 504);
 }

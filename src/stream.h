@@ -32,8 +32,9 @@
 
 #include <sys/socket.h>
 
+#include <event2/event_struct.h>
+
 struct evbuffer;
-struct event;
 struct gw_conn;
 struct gw_stream;
 struct gw_upstream;
@@ -159,7 +160,8 @@ struct gw_stream {
 	struct gw_upstream *up;  /* NULL when not attached */
 	bool breaker_taken;      /* gw_breaker_allow said yes: record once */
 	int retries;             /* retries on a fresh connection so far */
-	struct event *timer;     /* response-head / idle timeout */
+	struct event timer;      /* response-head / idle timeout */
+	bool timer_on;           /* timer assigned (and maybe pending) */
 
 	/* --- response --------------------------------------------------- */
 	int status;              /* sent to the client, 0 before */
@@ -178,6 +180,7 @@ struct gw_stream {
 	bool _breaker_done;      /* outcome recorded */
 	uint64_t _breaker_gen;   /* breaker generation we were let in under */
 	bool _timer_idle;        /* timer is the streaming idle timeout */
+	int64_t _activity_ns;    /* last response byte, for the idle timer */
 };
 
 /* Creates a stream on conn's worker.  Never fails (xmalloc). */

@@ -37,13 +37,25 @@ extern const char gw_upstream_err_timeout[];    /* connect timed out */
 extern const char gw_upstream_err_bad_response[]; /* malformed reply */
 extern const char gw_upstream_err_too_large[];  /* reply head too large */
 
-/* Limits, per pool (per worker). */
+/*
+ * Limits, per pool (per worker).  A zero field takes its default.
+ *
+ * At max_total, a stream waits in the pool's queue (first come, first
+ * served) for the next connection released cleanly or for the slot of
+ * one that closed.  The queue holds at most max_queue streams; past that
+ * gw_upstream_start() fails the stream with gw_upstream_err_connect (on
+ * the next loop turn, like every failure).  The stream's own timeout
+ * bounds the wait.
+ */
 struct gw_pool_limits {
 	unsigned max_idle;       /* idle connections kept; default 64 */
 	unsigned max_total;      /* open connections; default 1024 */
 	int64_t idle_timeout_ns; /* idle connection lifetime; default 90s */
-	int64_t connect_timeout_ns; /* default 10s */
+	int64_t connect_timeout_ns; /* TCP connect + TLS handshake, all
+				       addresses tried; default 10s */
 	int64_t dns_ttl_ns;      /* resolved addresses cached; default 30s */
+	unsigned max_queue;      /* streams waiting at max_total; default
+				    1024 */
 };
 
 /*
@@ -59,11 +71,17 @@ void gw_pool_destroy(struct gw_pool *p);
 /*
  * Starts st's exchange on a connection of pool p: reuses an idle one or
  * opens one (asynchronous DNS, cached; connect; TLS handshake with
- * certificate and host-name verification for https).  Sets st->up and
- * up->stream.  Then writes st->req_head (kept for one retry) and pumps
- * st->req_body.  A connection that was reused and fails before the first
- * response byte is retried once on a fresh connection when the method is
- * idempotent and no body byte was sent (the stream never sees it).
+ * certificate and host-name verification for https), or queues st at
+ * max_total.  Sets st->up and up->stream before returning, in every case
+ * (a queued stream points at its place in the queue), so the stream can
+ * always let go with gw_stream_detach_upstream().  Everything else runs
+ * from the event loop: gw_stream_on_upstream_ready() once connected,
+ * then a copy of st->req_head is written (the stream keeps the original
+ * for one retry, until the first response byte) and st->req_body pumped.
+ * A connection that was reused and fails before the first response byte
+ * is retried once on a fresh connection (st->retries++) when the method
+ * in the request line is idempotent and no body byte was sent; the
+ * stream sees only a second gw_stream_on_upstream_ready().
  * Returns 0; failures, even immediate ones, come later through
  * gw_stream_on_upstream_error() (never from inside this call).
  */
@@ -73,19 +91,24 @@ int gw_upstream_start(struct gw_pool *p, struct gw_stream *st);
  * The stream appended to st->req_body or set st->req_done: the upstream
  * moves what its output has room for (below GW_STREAM_HIGH_WATER), as
  * chunked when st->req_chunked, and ends the body when req_done and
- * req_body is empty.  For each move it calls gw_stream_on_req_drained().
+ * req_body is empty.  When it moved bytes it calls
+ * gw_stream_on_req_drained() once.  The upstream pumps by itself when
+ * the connection becomes ready and whenever its output drains below
+ * GW_STREAM_LOW_WATER; a no-op before the request head is written.
  */
 void gw_upstream_pump(struct gw_upstream *up);
 
-/* Stop / resume reading the response (client-side back-pressure). */
+/* Stop / resume reading the response (client-side back-pressure).  What
+ * was already read is handed over after resume, on the next loop turn. */
 void gw_upstream_pause(struct gw_upstream *up);
 void gw_upstream_resume(struct gw_upstream *up);
 
 /*
- * The stream let go (called only by gw_stream_detach_upstream(), after
- * both pointers were cleared).  Pools the connection if its exchange
- * ended cleanly, else closes it; deferred if inside the upstream's own
- * callback.
+ * The stream let go (called only by gw_stream_detach_upstream(), after it
+ * cleared st->up; this clears up->stream).  Pools the connection if its
+ * exchange ended cleanly or never started, else closes it; deferred to
+ * the end of the upstream's own callback if called from inside one.  The
+ * upstream calls the stream no more.
  */
 void gw_upstream_release(struct gw_upstream *up);
 

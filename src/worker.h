@@ -59,7 +59,8 @@ struct gw_worker {
 	struct gw_conn *conns;   /* list of open client connections */
 	size_t nconns;
 	bool stopping;           /* graceful shutdown in progress */
-	struct event *wake;      /* cross-thread notification */
+	struct event *wake;      /* reads wake_fd */
+	int wake_fd;             /* eventfd other threads write to wake us */
 	pthread_mutex_t mbox_lock;   /* guards the two fields below */
 	struct gw_routes *mbox_routes;   /* routes posted, not yet taken */
 	bool mbox_stop;

@@ -172,11 +172,17 @@ def test(t):
     r = t.curl(["-H", "Connection: x-hop", "-H", "X-Hop: 1",
                 "-H", "Keep-Alive: timeout=5", "-H", "TE: gzip",
                 "-H", "Proxy-Foo: bar", "-H", "Proxy-Connection: keep-alive",
-                "-H", "Upgrade: foo", "-H", "X-End: 1", url + "/hop"])
+                "-H", "Upgrade: foo", "-H", "X-End: 1",
+                # Proxy-* names of the lengths of other known fields: the
+                # prefix rule must apply whatever the length.
+                "-H", "Proxy-A: 1", "-H", "Proxy-Abcd: 1",
+                "-H", "Proxy-Abcdef: 1", "-H", "Proxy-Abcdefghi: 1",
+                url + "/hop"])
     e = echo_of(t, r, "GET /hop")
     if e:
         for h in ("X-Hop", "Keep-Alive", "TE", "Proxy-Foo",
-                  "Proxy-Connection", "Upgrade"):
+                  "Proxy-Connection", "Upgrade", "Proxy-A", "Proxy-Abcd",
+                  "Proxy-Abcdef", "Proxy-Abcdefghi"):
             t.eq(got(e, h), [], "hop-by-hop %s not forwarded" % h)
         conn = ",".join(got(e, "Connection")).lower()
         t.ok("x-hop" not in conn, "client Connection tokens not forwarded",
