@@ -114,7 +114,8 @@ TARGETS = [
      "proxy CPU per request ≤ 5.1 µs, h2c → HTTP/1.1"),
     ("h2c_h2c", "proxy CPU, µs/req", "max", 2.6,
      "proxy CPU per request ≤ 2.6 µs, h2c → h2c"),
-    ("h1_big", "MiB/s", "ratio", 1.2, "≥ 1.2× nghttpx, 64 KiB over HTTP/1.1"),
+    ("h1_big", "MiB/s", "ratio", 1.2,
+     "≥ 1.2× nghttpx, 64 KiB over HTTP/1.1"),
     ("h2c_big", "MiB/s", "ratio", 1.2, "≥ 1.2× nghttpx, 64 KiB over h2c"),
     ("idle_h2c", "KiB per idle connection", "max", 14.0,
      "≤ 14 KiB per idle h2c connection"),
@@ -158,7 +159,7 @@ def parse_seconds(text):
     return int(m.group(1))
 
 
-# --- processes -----------------------------------------------------------------
+# --- processes ---------------------------------------------------------------
 
 def group_pids(pgid):
     """PIDs of the live (not zombie) processes in process group pgid."""
@@ -346,7 +347,7 @@ def readline_timeout(f, timeout):
     return buf.decode().strip()
 
 
-# --- backends --------------------------------------------------------------------
+# --- backends ----------------------------------------------------------------
 
 def small_body():
     """The 99-byte JSON answer for `/`."""
@@ -404,7 +405,8 @@ class Backends:
         wait_port(self.sse, p, ctx.procs, "sse-backend")
         status, got = http_get(self.nginx, "/")
         if status != 200 or got != body.encode():
-            raise Failure("nginx answered %d with %d bytes" % (status, len(got)))
+            raise Failure("nginx answered %d with %d bytes"
+                          % (status, len(got)))
 
 
 NGINX_CONF = """%(user)s
@@ -438,7 +440,7 @@ http {
 """
 
 
-# --- the systems under test ------------------------------------------------------
+# --- the systems under test --------------------------------------------------
 
 class Nghttpx:
     def __init__(self, label):
@@ -467,7 +469,8 @@ class Gateway:
         self.label = label
         self.name = "gateway"
         self.bin = binary
-        self.h2_backend = False
+        self.h2_backend = False         # set once `check` accepts it
+        self.h2_reason = "no h2c backend setting"
 
     def config(self, ctx, port, h2):
         b = ctx.backends
@@ -562,7 +565,7 @@ def start_system(ctx, system, workers=1, cpus=None):
                                                     READY_TIMEOUT, why))
 
 
-# --- load clients ----------------------------------------------------------------
+# --- load clients ------------------------------------------------------------
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
@@ -575,9 +578,9 @@ def wrk_ms(text):
 
 
 def run_wrk(port, path, secs):
+    url = "http://127.0.0.1:%d%s" % (port, path)
     out = run_client(["wrk", "-t1", "-c64", "-d%ds" % secs, "--latency",
-                      "--timeout", "5s", "http://127.0.0.1:%d%s" % (port, path)],
-                     secs + CLIENT_SLACK)
+                      "--timeout", "5s", url], secs + CLIENT_SLACK)
     m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", out)
     if not m:
         raise Failure("wrk: no request count in: %s" % out[-300:])
@@ -730,7 +733,7 @@ def measure_sse_ms(ctx, port):
     return statistics.median(lat) / 1000.0
 
 
-# --- preflight -------------------------------------------------------------------
+# --- preflight ---------------------------------------------------------------
 
 def probe_all(ctx, run):
     """Checks each path through a running proxy; returns {probe: reason}
@@ -748,7 +751,8 @@ def probe_all(ctx, run):
             failed["h1 " + path] = "GET %s: %s" % (path, e)
         try:
             out = subprocess.run(
-                ["nghttp", "--no-dep", "http://127.0.0.1:%d%s" % (run.port, path)],
+                ["nghttp", "--no-dep",
+                 "http://127.0.0.1:%d%s" % (run.port, path)],
                 stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
             if out.returncode != 0 or len(out.stdout) != size:
                 failed["h2c " + path] = "h2c GET %s: exit %d, %d bytes" % (
@@ -764,7 +768,7 @@ def probe_all(ctx, run):
     return failed
 
 
-# --- the run ---------------------------------------------------------------------
+# --- the run -----------------------------------------------------------------
 
 class Context:
     pass
@@ -902,8 +906,7 @@ def run(ctx, both):
             ctx.procs.stop(run_.proc)
         for r in rows:
             if r.id == "h2c_h2c" and not sysm.h2_backend:
-                unsupported[(r.id, sysm.label)] = getattr(
-                    sysm, "h2_reason", "no h2c backend")
+                unsupported[(r.id, sysm.label)] = sysm.h2_reason
                 continue
             for need in r.needs:
                 if need in failed:
@@ -967,7 +970,8 @@ def build_report(ctx, rows, systems, results, errors, unsupported, notes,
                  sse_direct, both):
     ours, theirs = systems
     lines = ["| path | metric | %s (median [min–max]) | %s (median "
-             "[min–max]) | ratio ours/nghttpx |" % (ours.label, theirs.label),
+             "[min–max]) | ratio ours/nghttpx |"
+             % (ours.label, theirs.label),
              "|---|---|---|---|---|"]
     medians = {}
     marks = {}
@@ -1055,7 +1059,8 @@ def write_results(ctx, systems, report):
             "",
             "- %s: %s" % (ours.label, ours.version()),
             "- nghttpx: %s" % theirs.version(),
-            "- kernel: %s" % " ".join(platform.uname()[i] for i in (0, 2, 3, 4)),
+            "- kernel: %s" % " ".join(platform.uname()[i]
+                                      for i in (0, 2, 3, 4)),
             "- CPU: %s × %d" % (model, count),
             "- settings: REPS=%d DURATION=%ds%s%s" % (
                 s.reps, s.duration, " QUICK=1" if s.quick else "",

@@ -38,7 +38,8 @@ FLAG_ACK = 0x1
 def frame(ftype, flags, payload=b""):
     """An HTTP/2 frame on stream 0 (RFC 9113 section 4.1)."""
     n = len(payload)
-    return struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, 0) + payload
+    head = struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, 0)
+    return head + payload
 
 
 SETTINGS_EMPTY = frame(FRAME_SETTINGS, 0)
@@ -141,7 +142,8 @@ def open_all(proto, host, port, n, deadline):
             if mask & selectors.EVENT_WRITE:
                 err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
-                    raise OSError(err, "connect: " + errno.errorcode.get(err, "?"))
+                    raise OSError(err, "connect: " +
+                                  errno.errorcode.get(err, "?"))
                 c.sock.sendall(H1_REQUEST % port if proto == "h1"
                                else PREFACE + SETTINGS_EMPTY)
                 sel.modify(c.sock, selectors.EVENT_READ, c)
@@ -168,14 +170,16 @@ def reset_all(socks):
 
 
 def main():
-    proto, host, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    if proto not in ("h1", "h2c"):
+    if len(sys.argv) != 5 or sys.argv[1] not in ("h1", "h2c"):
         sys.exit("usage: idle.py h1|h2c HOST PORT N")
+    proto, host = sys.argv[1], sys.argv[2]
+    port, n = int(sys.argv[3]), int(sys.argv[4])
     # Never outlive a caller that forgot us.
     signal.alarm(int(LIFETIME))
     socks = []
     try:
-        socks = open_all(proto, host, port, n, time.monotonic() + SETUP_TIMEOUT)
+        socks = open_all(proto, host, port, n,
+                         time.monotonic() + SETUP_TIMEOUT)
     except (OSError, TimeoutError) as e:
         print("FAIL %s" % e, flush=True)
         reset_all(socks)
