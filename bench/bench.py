@@ -519,9 +519,15 @@ class Gateway:
 
     def version(self):
         try:
-            return run_client([self.bin, "version"], 10).strip()
+            v = run_client([self.bin, "version"], 10).strip()
         except Failure as e:
             return str(e)
+        try:
+            head = run_client(["git", "-C", SRCDIR, "describe", "--always",
+                               "--dirty"], 10).strip()
+            return "%s (source tree at %s)" % (v, head)
+        except (Failure, OSError):
+            return v
 
 
 class Running:
@@ -918,6 +924,7 @@ def run(ctx, both):
     results = {}            # (row id, label, metric) -> [values]
     errors = {}             # (row id, label) -> [notes]
     sse_direct = []
+    ctx.loadavg = [loadavg()]
     t0 = time.monotonic()
     for rep in range(s.reps):
         for r in rows:
@@ -957,6 +964,7 @@ def run(ctx, both):
                 for k, v in vals.items():
                     results.setdefault((r.id, sysm.label, k), []).append(v)
     log("measured in %.0f s" % (time.monotonic() - t0))
+    ctx.loadavg.append(loadavg())
 
     report = build_report(ctx, rows, systems, results, errors, unsupported,
                           notes, sse_direct, both)
@@ -1038,6 +1046,13 @@ def build_report(ctx, rows, systems, results, errors, unsupported, notes,
     return {"table": "\n".join(lines), "after": "\n".join(after) + "\n"}
 
 
+def loadavg():
+    """The 1-minute load average: anything else loading the machine
+    shows here."""
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 def write_results(ctx, systems, report):
     now = datetime.datetime.now()
     outdir = os.path.join(HERE, "results")
@@ -1065,6 +1080,8 @@ def write_results(ctx, systems, report):
             "- settings: REPS=%d DURATION=%ds%s%s" % (
                 s.reps, s.duration, " QUICK=1" if s.quick else "",
                 " WORKERS=%d" % s.workers if s.workers > 1 else ""),
+            "- load average (1 min) before and after the measurements: "
+            "%s, %s" % tuple(ctx.loadavg),
             ""]
     with open(path, "w") as f:
         f.write("\n".join(head) + "\n" + report["table"] + "\n" +
