@@ -270,7 +270,10 @@ class Procs:
             pass
         for f in (p.stdin, p.stdout):
             if f:
-                f.close()
+                try:
+                    f.close()
+                except OSError:
+                    pass        # a helper that died with input pending
 
     def stop_all(self):
         for _, p in list(self.live.values()):
