@@ -36,6 +36,18 @@ enum gw_err {
 #define GW_NS_PER_MS INT64_C(1000000)
 #define GW_NS_PER_S INT64_C(1000000000)
 
+/* Copies NUL-terminated src into dst[size], truncating; size > 0. */
+static inline void
+gw_copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = __builtin_strlen(src);
+
+	if (n >= size)
+		n = size - 1;
+	__builtin_memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* The value of a hexadecimal digit, or -1. */
 static inline int
 gw_hexval(unsigned char c)

@@ -54,6 +54,7 @@
 #include "h2_server.h"
 #include "log.h"
 #include "stream.h"
+#include "strbuf.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -1015,10 +1016,10 @@ h2_op_send_head(struct gw_stream *st, int status, const struct gw_hdr *hdrs,
 	struct gw_h2_stream *hs = st->front_ctx;
 	struct gw_h2_conn *h2;
 	nghttp2_data_provider prd;
-	nghttp2_nv *nv;
-	uint8_t *names;
+	nghttp2_nv *nv, nv_stack[48];
+	uint8_t *names, names_stack[2048];
 	char code[4], cl[24];
-	size_t k;
+	size_t k, nlen;
 	int rv, skip;
 	bool informational;
 
@@ -1039,21 +1040,28 @@ h2_op_send_head(struct gw_stream *st, int status, const struct gw_hdr *hdrs,
 	}
 	informational = status < 200;
 
-	nv = xcalloc(n + 2, sizeof *nv);
-	names = xmalloc(h2_names_len(hdrs, n) + 1);
-	snprintf(code, sizeof code, "%03d", status);
+	/* Most heads fit on the stack; nghttp2 copies them on submit. */
+	nlen = h2_names_len(hdrs, n) + 1;
+	nv = n + 2 <= GW_ARRAY_SIZE(nv_stack) ? nv_stack :
+	    xcalloc(n + 2, sizeof *nv);
+	names = nlen <= sizeof(names_stack) ? names_stack : xmalloc(nlen);
+	code[0] = (char)('0' + status / 100);
+	code[1] = (char)('0' + status / 10 % 10);
+	code[2] = (char)('0' + status % 10);
+	code[3] = '\0';
 	nv[0].name = (uint8_t *)":status";
 	nv[0].namelen = 7;
 	nv[0].value = (uint8_t *)code;
 	nv[0].valuelen = 3;
+	nv[0].flags = NGHTTP2_NV_FLAG_NONE;
 	k = 1;
 	skip = hs->websocket ? H2_SKIP_WS : 0;
 	if (!informational && content_length >= 0) {
-		snprintf(cl, sizeof cl, "%lld", (long long)content_length);
 		nv[k].name = (uint8_t *)"content-length";
 		nv[k].namelen = 14;
 		nv[k].value = (uint8_t *)cl;
-		nv[k].valuelen = strlen(cl);
+		nv[k].valuelen = gw_fmt_u64(cl, (uint64_t)content_length);
+		nv[k].flags = NGHTTP2_NV_FLAG_NONE;
 		k++;
 		skip |= H2_SKIP_CL;
 	}
@@ -1071,8 +1079,10 @@ h2_op_send_head(struct gw_stream *st, int status, const struct gw_hdr *hdrs,
 		rv = nghttp2_submit_response(h2->session, hs->id, nv, k,
 		    end_stream ? NULL : &prd);
 	}
-	free(names);
-	free(nv);
+	if (names != names_stack)
+		free(names);
+	if (nv != nv_stack)
+		free(nv);
 	if (rv != 0) {
 		log_debug("stream %d: response head: %s", hs->id,
 		    nghttp2_strerror(rv));

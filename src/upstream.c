@@ -1027,8 +1027,8 @@ up_fail(struct gw_upstream *up, const char *err)
 	up_close_conn(up);
 	if (st != NULL) {
 		if (up->addr[0] != '\0')
-			snprintf(st->upstream_addr, sizeof(st->upstream_addr),
-			    "%s", up->addr);
+			gw_copy_str(st->upstream_addr,
+			    sizeof(st->upstream_addr), up->addr);
 		gw_stream_on_upstream_error(st, err);
 	}
 }
