@@ -82,6 +82,7 @@
 
 #include "gw.h"
 #include "h1_parser.h"
+#include "h2_frame.h"
 #include "log.h"
 #include "stream.h"
 #include "upstream.h"
@@ -2134,26 +2135,15 @@ h2c_send_data_cb(nghttp2_session *s, nghttp2_frame *frame,
     const uint8_t *framehd, size_t length, nghttp2_data_source *src,
     void *arg)
 {
-	static const uint8_t zeros[256];
 	struct gw_upstream *c = arg;
 	struct gw_upstream *hs = h2c_find(c, frame->hd.stream_id);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t padlen = frame->data.padlen;
-	uint8_t padbyte;
 
 	(void)s;
 	(void)src;
 	if (hs == NULL || hs->stream == NULL ||
-	    evbuffer_get_length(hs->stream->req_body) < length)
+	    gw_h2_frame_add_data(bufferevent_get_output(c->bev), framehd,
+	    frame->data.padlen, hs->stream->req_body, length) != 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	evbuffer_add(out, framehd, 9);
-	if (padlen > 0) {
-		padbyte = (uint8_t)(padlen - 1);
-		evbuffer_add(out, &padbyte, 1);
-	}
-	evbuffer_remove_buffer(hs->stream->req_body, out, length);
-	if (padlen > 1)
-		evbuffer_add(out, zeros, padlen - 1);
 	if (length > 0) {
 		hs->body_moved += length;
 		hs->drained = true;

@@ -81,6 +81,7 @@ struct sstream {
 	struct evbuffer *out;    /* response body still to send */
 	bool trailers;
 	bool slow;               /* M_SLOW: never ends */
+	LIST_ENTRY(sstream) entry;   /* server.streams */
 };
 
 struct server {
@@ -96,12 +97,22 @@ struct server {
 	struct evbuffer *body;   /* last request body */
 	size_t big_sent;         /* M_BIG bytes handed to nghttp2 */
 	LIST_HEAD(, sconn) conns;
+	LIST_HEAD(, sstream) streams;    /* open on any connection */
 };
 
 static size_t
 pattern(size_t i)
 {
 	return (unsigned char)(i * 7 + i / 251);
+}
+
+static void
+sstream_free(struct sstream *st)
+{
+	LIST_REMOVE(st, entry);
+	evbuffer_free(st->in);
+	evbuffer_free(st->out);
+	free(st);
 }
 
 static void
@@ -215,9 +226,9 @@ srv_respond(struct sconn *c, int32_t id, struct sstream *st)
 static int
 srv_begin_headers_cb(nghttp2_session *ss, const nghttp2_frame *f, void *arg)
 {
+	struct sconn *c = arg;
 	struct sstream *st;
 
-	(void)arg;
 	if (f->hd.type != NGHTTP2_HEADERS ||
 	    f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
@@ -225,6 +236,7 @@ srv_begin_headers_cb(nghttp2_session *ss, const nghttp2_frame *f, void *arg)
 	st->id = f->hd.stream_id;
 	st->in = evbuffer_new();
 	st->out = evbuffer_new();
+	LIST_INSERT_HEAD(&c->s->streams, st, entry);
 	nghttp2_session_set_stream_user_data(ss, f->hd.stream_id, st);
 	return 0;
 }
@@ -301,11 +313,8 @@ srv_close_cb(nghttp2_session *ss, int32_t id, uint32_t code, void *arg)
 
 	if (code == NGHTTP2_CANCEL)
 		c->s->cancels++;
-	if (st != NULL) {
-		evbuffer_free(st->in);
-		evbuffer_free(st->out);
-		free(st);
-	}
+	if (st != NULL)
+		sstream_free(st);
 	return 0;
 }
 
@@ -400,6 +409,7 @@ server_init(struct server *s, struct event_base *base)
 	s->base = base;
 	s->body = evbuffer_new();
 	LIST_INIT(&s->conns);
+	LIST_INIT(&s->streams);
 	s->lis = evconnlistener_new_bind(base, srv_accept_cb, s,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64,
 	    (struct sockaddr *)&sin, sizeof(sin));
@@ -414,6 +424,9 @@ server_dispose(struct server *s)
 {
 	while (!LIST_EMPTY(&s->conns))
 		sconn_free(LIST_FIRST(&s->conns));
+	/* Streams of a deleted session get no close callback. */
+	while (!LIST_EMPTY(&s->streams))
+		sstream_free(LIST_FIRST(&s->streams));
 	if (s->lis != NULL)
 		evconnlistener_free(s->lis);
 	evbuffer_free(s->body);
