@@ -297,6 +297,13 @@ gw_server_run(struct gw_config *cfg, const char *path, int nworkers)
 		gw_worker_join_destroy(s.workers[i]);
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
+	/* Freeing the events put the default actions back: a second
+	 * SIGTERM (a supervisor insisting) during the last cleanup would
+	 * kill us with the signal instead of the exit 0 the first one is
+	 * already giving. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	free(s.workers);
 	event_base_free(s.base);
 	log_info("stopped");
