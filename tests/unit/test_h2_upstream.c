@@ -89,6 +89,7 @@ struct server {
 	struct evconnlistener *lis;
 	uint16_t port;
 	enum mode mode;
+	uint32_t max_streams;    /* SETTINGS_MAX_CONCURRENT_STREAMS */
 	int accepts;
 	int requests;            /* complete requests seen */
 	int cancels;             /* streams closed by the peer's CANCEL */
@@ -368,7 +369,7 @@ srv_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	struct sconn *c = xcalloc(1, sizeof(*c));
 	nghttp2_session_callbacks *cb;
 	nghttp2_settings_entry iv = {
-		NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000 };
+		NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->max_streams };
 
 	(void)lis;
 	(void)sa;
@@ -407,6 +408,7 @@ server_init(struct server *s, struct event_base *base)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	s->base = base;
+	s->max_streams = 1000;
 	s->body = evbuffer_new();
 	LIST_INIT(&s->conns);
 	LIST_INIT(&s->streams);
@@ -643,6 +645,37 @@ test_many_streams_one_connection(void **state)
 	assert_int_equal(gw_pool_total(e->pool), 1);
 }
 
+/* At the backend's SETTINGS_MAX_CONCURRENT_STREAMS, a new stream opens
+ * another connection instead of waiting behind the others. */
+static void
+test_max_concurrent_opens_another(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *a, *b, *c, *d;
+
+	e->s.max_streams = 2;
+	e->s.mode = M_SLOW;
+	a = start_get(e);
+	b = start_get(e);
+	RUN_UNTIL(e, a->data_calls > 0 && b->data_calls > 0, WAIT_MS);
+	assert_int_equal(e->s.accepts, 1);
+	e->s.mode = M_OK;
+	c = start_get(e);
+	RUN_UNTIL(e, c->done, WAIT_MS);
+	assert_true(c->ended);
+	assert_int_equal(e->s.accepts, 2);
+	assert_int_equal(gw_pool_total(e->pool), 2);
+	/* Once a stream of the first one is gone, it has room again. */
+	mock_stream_free(a);
+	d = start_get(e);
+	RUN_UNTIL(e, d->done, WAIT_MS);
+	assert_true(d->ended);
+	assert_int_equal(e->s.accepts, 2);
+	mock_stream_free(b);
+	mock_stream_free(c);
+	mock_stream_free(d);
+}
+
 static void
 test_window_as_consumed(void **state)
 {
@@ -856,6 +889,7 @@ main(void)
 		T(test_post_streamed),
 		T(test_body_waits_for_pump),
 		T(test_many_streams_one_connection),
+		T(test_max_concurrent_opens_another),
 		T(test_window_as_consumed),
 		T(test_trailers),
 		T(test_rst_from_server),
