@@ -181,8 +181,8 @@ struct up_h2 {
 					struct (never inside its callback) */
 	struct up_list streams;      /* UP_H2_STREAM attached, by h2entry */
 	unsigned nstreams;           /* length of streams */
-	bool goaway;                 /* GOAWAY received or sent: no new
-					streams here */
+	bool goaway;                 /* GOAWAY received: no new streams
+					here */
 };
 
 struct gw_upstream {
@@ -1620,8 +1620,9 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
  * gw_upstream_start() to its release.  The stream-facing contract is the
  * one of HTTP/1.1 (upstream.h); what differs stays in this section.
  *
- * Streams are found by id through their connection's list (with a
- * one-entry cache), never through nghttp2's stream_user_data: a request
+ * Streams are found by id through their connection's list (as long as
+ * the streams the backend allows at once, plus those nghttp2 holds back),
+ * never through nghttp2's stream_user_data: a request
  * still queued in the session (past the peer's MAX_CONCURRENT_STREAMS)
  * has no nghttp2 stream yet, so user data set there could not be cleared
  * when the stream is released, and a later callback would reach freed
@@ -1829,8 +1830,8 @@ h2s_retry(struct gw_upstream *hs)
 	h2s_attach(fresh, h2_pick(p, old));
 }
 
-/* True if name[0..len) is a field HTTP/2 does not carry (RFC 9113
- * 8.2.2) or one that becomes a pseudo-field (Host). */
+/* True if h is a field HTTP/2 does not carry (RFC 9113 8.2.2) or one
+ * that becomes a pseudo-field (Host). */
 static bool
 h2_field_dropped(const struct gw_h1_header *h)
 {
