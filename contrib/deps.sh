@@ -8,7 +8,7 @@ level=${1:-build}
 build_pkgs="build-essential autoconf automake libtool pkg-config
  libnghttp2-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev
  libhiredis-dev python3"
-test_pkgs="libcmocka-dev curl nghttp2-client python3-h2 openssl procps"
+test_pkgs="libcmocka-dev curl nghttp2-client nghttp2-server python3-h2 openssl procps"
 bench_pkgs="nghttp2-proxy nghttp2-server nginx-light wrk util-linux"
 
 case "$level" in

@@ -1014,8 +1014,10 @@ load_encoding(struct loader *l, json_t *obj, const char *key, bool output,
 }
 
 /*
- * Parses "http(s)://name[:port]" with an optional lone trailing '/'.
- * Returns NULL and fills h, or the reason the string is not one.
+ * Parses "http(s)://name[:port]" or "h2c://name[:port]" (HTTP/2 with
+ * prior knowledge, plaintext, port 80 by default) with an optional lone
+ * trailing '/'.  Returns NULL and fills h, or the reason the string is
+ * not one.
  */
 static const char *
 host_parse(const char *s, struct gw_host *h)
@@ -1025,7 +1027,7 @@ host_parse(const char *s, struct gw_host *h)
 	char buf[INET6_ADDRSTRLEN + 1], *hostname;
 	struct in6_addr a6;
 	unsigned long port;
-	bool tls;
+	bool tls, h2 = false;
 
 	if (strncasecmp(s, "http://", 7) == 0) {
 		tls = false;
@@ -1033,6 +1035,10 @@ host_parse(const char *s, struct gw_host *h)
 	} else if (strncasecmp(s, "https://", 8) == 0) {
 		tls = true;
 		p = s + 8;
+	} else if (strncasecmp(s, "h2c://", 6) == 0) {
+		tls = false;
+		h2 = true;
+		p = s + 6;
 	} else
 		return strstr(s, "://") != NULL ?
 		    "scheme is not http or https" : "no http:// or https://";
@@ -1103,6 +1109,7 @@ host_parse(const char *s, struct gw_host *h)
 	h->name = hostname;
 	h->port = (uint16_t)port;
 	h->tls = tls;
+	h->h2 = h2;
 	return NULL;
 }
 
@@ -1923,6 +1930,7 @@ load_backend(struct loader *l, json_t *obj, struct gw_backend_config *be,
 				be->hosts[i].name = xstrdup(l->hosts[i].name);
 				be->hosts[i].port = l->hosts[i].port;
 				be->hosts[i].tls = l->hosts[i].tls;
+				be->hosts[i].h2 = l->hosts[i].h2;
 			}
 			be->nhosts = l->nhosts;
 		} else if (!l->hosts_bad)

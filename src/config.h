@@ -113,12 +113,14 @@ struct gw_tls_config {
 				    "disabled": true loads as tls == NULL */
 };
 
-/* A backend host: http(s)://name[:port], parsed. */
+/* A backend host: http(s)://name[:port] or h2c://name[:port], parsed. */
 struct gw_host {
 	char *url;               /* as written */
 	char *name;              /* host name or address, no brackets */
 	uint16_t port;           /* 80 / 443 when absent */
 	bool tls;                /* https */
+	bool h2;                 /* h2c: HTTP/2 with prior knowledge,
+				    plaintext (RFC 9113 3.3) */
 };
 
 struct gw_backend_config {

@@ -51,6 +51,7 @@
 
 #include "gw.h"
 #include "conn.h"
+#include "h2_frame.h"
 #include "h2_server.h"
 #include "log.h"
 #include "stream.h"
@@ -636,25 +637,15 @@ h2_send_data_cb(nghttp2_session *session, nghttp2_frame *frame,
     const uint8_t *framehd, size_t length, nghttp2_data_source *source,
     void *arg)
 {
-	static const uint8_t zeros[256];
 	struct gw_h2_conn *h2 = arg;
 	struct gw_h2_stream *hs = source->ptr;
 	struct evbuffer *out = bufferevent_get_output(h2->c->bev);
-	size_t padlen = frame->data.padlen;
-	uint8_t padbyte;
 
 	if (evbuffer_get_length(out) >= GW_H2_OUT_HIGH)
 		return NGHTTP2_ERR_WOULDBLOCK;
-	evbuffer_add(out, framehd, 9);
-	if (padlen > 0) {
-		padbyte = (uint8_t)(padlen - 1);
-		evbuffer_add(out, &padbyte, 1);
-	}
-	if (length > 0 &&
-	    evbuffer_remove_buffer(hs->out, out, length) != (int)length)
+	if (gw_h2_frame_add_data(out, framehd, frame->data.padlen, hs->out,
+	    length) != 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	if (padlen > 1)
-		evbuffer_add(out, zeros, padlen - 1);
 	return 0;
 }
 

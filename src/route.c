@@ -179,7 +179,7 @@ breaker_key(const struct gw_backend_config *be)
 static bool
 host_eq(const struct gw_host *a, const struct gw_host *b)
 {
-	return a->tls == b->tls && a->port == b->port &&
+	return a->tls == b->tls && a->h2 == b->h2 && a->port == b->port &&
 	    strcmp(a->name, b->name) == 0;
 }
 

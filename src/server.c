@@ -266,7 +266,14 @@ gw_server_run(struct gw_config *cfg, const char *path, int nworkers)
 
 		nworkers = n > 0 ? (int)GW_MIN(n, 64) : 1;
 	}
+	/* Signals are ours before the first worker answers anything: a
+	 * SIGHUP or SIGTERM sent as soon as /__health answers must reload
+	 * or stop, never meet the default action. */
 	s.base = event_base_new();
+	for (i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(s.base, signums[i], signal_cb, &s);
+		evsignal_add(sigs[i], NULL);
+	}
 	s.workers = xcalloc((size_t)nworkers, sizeof(*s.workers));
 	for (i = 0; i < nworkers; i++) {
 		s.workers[i] = gw_worker_create(i, &fd, 1, s.routes,
@@ -276,10 +283,6 @@ gw_server_run(struct gw_config *cfg, const char *path, int nworkers)
 			abort();
 		}
 		s.nworkers++;
-	}
-	for (i = 0; i < 3; i++) {
-		sigs[i] = evsignal_new(s.base, signums[i], signal_cb, &s);
-		evsignal_add(sigs[i], NULL);
 	}
 	log_info("%s: listening on %s:%u (%s) with %d worker%s, %zu "
 	    "endpoints", cfg->name ? cfg->name : "gateway",

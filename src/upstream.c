@@ -1,6 +1,10 @@
 /*
  * upstream.c: connections to backends, pooled per (scheme, host, port)
- * per worker, and the HTTP/1.1 client side of one exchange on them.
+ * per worker, and the HTTP/1.1 client side of one exchange on them; the
+ * HTTP/2 (h2c) client has its own section near the end, which shares the
+ * pool, the DNS cache and the connect path, and is reached by dispatching
+ * on up->kind in the functions of the API (one file, so that the connect
+ * path stays static).
  *
  * The shape follows h2o's socketpool.c (an idle list reused most recent
  * first, addresses resolved once per pool) and http1client.c (one
@@ -56,6 +60,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,8 +78,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "gw.h"
 #include "h1_parser.h"
+#include "h2_frame.h"
 #include "log.h"
 #include "stream.h"
 #include "upstream.h"
@@ -156,11 +164,31 @@ struct gw_pool {
 	bool in_dispatch;            /* pool_dispatch() is on the stack */
 	bool destroying;             /* gw_pool_destroy() was called */
 	int64_t full_logged_ns;      /* last "queue full" warning */
+	struct up_list h2conns;      /* UP_H2_CONN that are not UP_DEAD */
+};
+
+/* What a struct gw_upstream stands for. */
+enum up_kind {
+	UP_H1 = 0,      /* an HTTP/1.1 connection (or a stream waiting for
+			   one): everything above this section */
+	UP_H2_CONN,     /* an h2c connection: one session, many streams */
+	UP_H2_STREAM,   /* one stream on an h2c connection's session */
+};
+
+/* The session of an UP_H2_CONN. */
+struct up_h2 {
+	nghttp2_session *session;    /* from connected; freed with the
+					struct (never inside its callback) */
+	struct up_list streams;      /* UP_H2_STREAM attached, by h2entry */
+	unsigned nstreams;           /* length of streams */
+	bool goaway;                 /* GOAWAY received: no new streams
+					here */
 };
 
 struct gw_upstream {
 	struct gw_pool *pool;
 	TAILQ_ENTRY(gw_upstream) entry;  /* idle, queue or resolving */
+	enum up_kind kind;
 	enum up_state state;
 	struct gw_stream *stream;    /* whom to call; NULL when unlinked or
 					orphaned (the stream said -1) */
@@ -199,6 +227,20 @@ struct gw_upstream {
 	struct gw_h1_chunked chunked;
 	struct evbuffer *data;       /* one piece of body for the stream */
 	struct evbuffer *trailers;   /* raw trailer lines */
+
+	/* --- HTTP/2 (UP_H2_CONN and UP_H2_STREAM) ------------------- */
+	struct up_h2 *h2;            /* UP_H2_CONN: its session */
+	struct gw_upstream *sess;    /* UP_H2_STREAM: its connection, NULL
+					once closed */
+	TAILQ_ENTRY(gw_upstream) h2entry; /* pool->h2conns (a connection) or
+					sess->h2->streams (a stream) */
+	int32_t sid;                 /* stream id; 0 before the request */
+	int status;                  /* :status of the head being read */
+	unsigned nfields;            /* fields of the head being read */
+	bool closed;                 /* nghttp2 closed the stream */
+	bool remote_ended;           /* END_STREAM came from the backend */
+	bool deferred;               /* the request body is DEFERRED */
+	bool drained;                /* body moved: tell the stream */
 };
 
 static void up_kick_cb(evutil_socket_t, short, void *);
@@ -211,6 +253,13 @@ static void up_fail(struct gw_upstream *, const char *);
 static void up_process(struct gw_upstream *);
 static void pool_dispatch(struct gw_pool *);
 static void pool_maybe_free(struct gw_pool *);
+static void h2c_ready(struct gw_upstream *);
+static void h2c_close(struct gw_upstream *);
+static void h2c_schedule(struct gw_upstream *);
+static void h2c_io(struct gw_upstream *, bool);
+static void h2s_kick_cb(struct gw_upstream *);
+static void h2s_close(struct gw_upstream *);
+static int h2_start(struct gw_pool *, struct gw_stream *);
 
 /* --- small helpers ---------------------------------------------------- */
 
@@ -298,6 +347,10 @@ up_maybe_free(struct gw_upstream *up)
 
 	if (up->in_cb > 0 || up->linked || up->state != UP_DEAD)
 		return;
+	if (up->h2 != NULL) {
+		nghttp2_session_del(up->h2->session);
+		free(up->h2);
+	}
 	event_free(up->kick);
 	event_free(up->timer);
 	evbuffer_free(up->data);
@@ -320,6 +373,18 @@ up_close_conn(struct gw_upstream *up)
 {
 	struct gw_pool *p = up->pool;
 
+	if (up->kind == UP_H2_STREAM) {
+		h2s_close(up);
+		return;
+	}
+	if (up->kind == UP_H2_CONN && up->state != UP_DEAD) {
+		enum up_state was = up->state;
+
+		/* Dead first: the streams told below must not pick it. */
+		up->state = UP_DEAD;
+		h2c_close(up);
+		up->state = was;
+	}
 	switch (up->state) {
 	case UP_DEAD:
 		return;
@@ -448,6 +513,10 @@ up_release_now(struct gw_upstream *up)
 	struct gw_pool *p = up->pool;
 	bool reusable;
 
+	if (up->kind == UP_H2_STREAM) {
+		h2s_close(up);
+		return;
+	}
 	reusable = up->state == UP_BUSY && (up->phase == PH_ENDED ?
 	    up->clean : !up->started && !up->eof &&
 	    evbuffer_get_length(bufferevent_get_input(up->bev)) == 0);
@@ -719,6 +788,7 @@ gw_pool_create(struct gw_worker *w, const struct gw_host *host,
 	TAILQ_INIT(&p->idle);
 	TAILQ_INIT(&p->queue);
 	TAILQ_INIT(&p->resolving);
+	TAILQ_INIT(&p->h2conns);
 
 	/* An address literal needs no lookup, ever. */
 	if (evutil_inet_pton(AF_INET, host->name, &s4->sin_addr) == 1) {
@@ -749,6 +819,15 @@ gw_pool_destroy(struct gw_pool *p)
 	p->hold++;
 	while ((up = TAILQ_FIRST(&p->idle)) != NULL)
 		up_close(up);
+	/* h2c connections without a stream go now, the others with their
+	 * last stream. */
+	for (up = TAILQ_FIRST(&p->h2conns); up != NULL; ) {
+		struct gw_upstream *next = TAILQ_NEXT(up, h2entry);
+
+		if (up->h2->nstreams == 0)
+			up_close(up);
+		up = next;
+	}
 	p->hold--;
 	pool_maybe_free(p);
 }
@@ -814,6 +893,10 @@ static void
 up_ready(struct gw_upstream *up)
 {
 	evtimer_del(up->timer);
+	if (up->kind == UP_H2_CONN) {
+		h2c_ready(up);
+		return;
+	}
 	bufferevent_setcb(up->bev, up_read_cb, up_write_cb, up_event_cb, up);
 	/* The write callback fires once the output drains to the low
 	 * watermark: time to move more request body. */
@@ -1018,6 +1101,12 @@ up_fail(struct gw_upstream *up, const char *err)
 {
 	struct gw_stream *st = up->stream;
 
+	if (up->kind == UP_H2_CONN) {
+		/* Every stream waiting on the connection hears err. */
+		up->fail_err = err;
+		up_close_conn(up);
+		return;
+	}
 	if (up_may_retry(up, err)) {
 		up_retry(up);
 		return;
@@ -1381,6 +1470,16 @@ up_kick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	up_enter(up);
+	if (up->kind == UP_H2_STREAM) {
+		h2s_kick_cb(up);
+		up_leave(up);
+		return;
+	}
+	if (up->kind == UP_H2_CONN && up->state == UP_BUSY) {
+		h2c_io(up, false);
+		up_leave(up);
+		return;
+	}
 	switch (up->state) {
 	case UP_FAILING:
 		up_fail(up, up->fail_err);
@@ -1420,6 +1519,13 @@ up_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case UP_IDLE:
 		log_debug("%s: idle connection expired", up->addr);
 		up_close_conn(up);
+		break;
+	case UP_BUSY:
+		/* An h2c connection with no stream for the idle time. */
+		if (up->kind == UP_H2_CONN && up->h2->nstreams == 0) {
+			log_debug("%s: idle h2c connection expired", up->addr);
+			up_close_conn(up);
+		}
 		break;
 	default:
 		break;
@@ -1501,6 +1607,876 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	up_leave(up);
 }
 
+/* --- HTTP/2 with prior knowledge (h2c://) ----------------------------- */
+
+/*
+ * A pool whose host says h2c speaks HTTP/2 (RFC 9113 3.3, prior
+ * knowledge) and shares connections between streams.  The connection is
+ * an UP_H2_CONN: it resolves and connects through the same path as an
+ * HTTP/1.1 one (UP_NEW .. UP_CONNECTING), then holds an nghttp2 client
+ * session while UP_BUSY, whatever the number of its streams; it sits in
+ * pool->h2conns and counts in nconns.  Each exchange is an UP_H2_STREAM,
+ * the st->up of its stream, in its connection's streams list from
+ * gw_upstream_start() to its release.  The stream-facing contract is the
+ * one of HTTP/1.1 (upstream.h); what differs stays in this section.
+ *
+ * Streams are found by id through their connection's list (as long as
+ * the streams the backend allows at once, plus those nghttp2 holds back),
+ * never through nghttp2's stream_user_data: a request
+ * still queued in the session (past the peer's MAX_CONCURRENT_STREAMS)
+ * has no nghttp2 stream yet, so user data set there could not be cleared
+ * when the stream is released, and a later callback would reach freed
+ * memory.  A released stream leaves the list at once and the frames that
+ * still come for it are dropped.
+ *
+ * Calls into the gw_stream happen from nghttp2's receive callbacks and
+ * from the stream object's kick, bracketed by up_enter()/up_leave() on
+ * the stream object, and on the connection around nghttp2_session_mem_recv:
+ * the session is deleted only when the connection struct is freed, never
+ * inside its own callbacks.  nghttp2_session_send runs only from the
+ * connection's own callbacks (read, write, kick), never from a call the
+ * gw_stream made: pump/resume only mark and schedule.
+ *
+ * Back-pressure: the connection window is opened as bytes arrive; each
+ * stream's window (UP_H2_STREAM_WINDOW) only as the stream takes the
+ * bytes (NO_AUTO_WINDOW_UPDATE), so a paused stream holds at most one
+ * window and the backend stops sending on it.
+ */
+
+#define UP_H2_STREAM_WINDOW (256 * 1024)
+#define UP_H2_CONN_WINDOW (16 * 1024 * 1024)
+#define UP_H2_OUT_HIGH (64 * 1024)   /* session writes while below */
+#define UP_H2_OUT_LOW (16 * 1024)    /* the write callback resumes it */
+#define UP_H2_MAX_OUTBOUND_ACK 128
+
+/* The stream of connection c with id sid, or NULL (released, unknown). */
+static struct gw_upstream *
+h2c_find(struct gw_upstream *c, int32_t sid)
+{
+	struct gw_upstream *hs;
+
+	if (sid <= 0)
+		return NULL;
+	TAILQ_FOREACH(hs, &c->h2->streams, h2entry)
+		if (hs->sid == sid)
+			return hs;
+	return NULL;
+}
+
+/* The session has something to write: on the next loop turn. */
+static void
+h2c_schedule(struct gw_upstream *c)
+{
+	if (c != NULL && c->state == UP_BUSY)
+		up_kick(c);
+}
+
+/* The connection has no stream: it expires after the idle time, or goes
+ * at once when it can take no more (GOAWAY) or the pool is going. */
+static void
+h2c_idle(struct gw_upstream *c)
+{
+	struct timeval tv;
+
+	if (c->state != UP_BUSY || c->h2->nstreams > 0)
+		return;
+	if (c->h2->goaway || c->pool->destroying) {
+		h2c_schedule(c);
+		return;
+	}
+	tv = ns_to_tv(c->pool->lim.idle_timeout_ns);
+	evtimer_add(c->timer, &tv);
+}
+
+/*
+ * A connection for a new stream: the first one (open or opening) below
+ * the peer's SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 assumes 100 until
+ * the peer says), else a new one while below max_total, else the least
+ * loaded (nghttp2 holds requests past the peer's limit until a stream
+ * closes).  Never `exclude` nor one that got or sent GOAWAY.
+ */
+static struct gw_upstream *
+h2_pick(struct gw_pool *p, const struct gw_upstream *exclude)
+{
+	struct gw_upstream *c, *least = NULL;
+	uint32_t cap;
+
+	TAILQ_FOREACH(c, &p->h2conns, h2entry) {
+		if (c == exclude || c->h2->goaway)
+			continue;
+		cap = c->h2->session != NULL ?
+		    nghttp2_session_get_remote_settings(c->h2->session,
+		    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) : 100;
+		if (c->h2->nstreams < cap)
+			return c;
+		if (least == NULL || c->h2->nstreams < least->h2->nstreams)
+			least = c;
+	}
+	if (least != NULL && p->nconns >= p->lim.max_total)
+		return least;
+	c = up_new(p, UP_NEW);
+	c->kind = UP_H2_CONN;
+	c->h2 = xcalloc(1, sizeof(*c->h2));
+	TAILQ_INIT(&c->h2->streams);
+	TAILQ_INSERT_TAIL(&p->h2conns, c, h2entry);
+	up_kick(c);
+	return c;
+}
+
+/* Puts stream object hs on connection c; it starts once c is ready. */
+static void
+h2s_attach(struct gw_upstream *hs, struct gw_upstream *c)
+{
+	hs->sess = c;
+	TAILQ_INSERT_TAIL(&c->h2->streams, hs, h2entry);
+	c->h2->nstreams++;
+	if (c->state == UP_BUSY) {
+		evtimer_del(c->timer);
+		up_kick(hs);
+	}
+}
+
+/* Takes hs off its connection (no frame sent). */
+static void
+h2s_unlink(struct gw_upstream *hs)
+{
+	struct gw_upstream *c = hs->sess;
+
+	if (c == NULL)
+		return;
+	TAILQ_REMOVE(&c->h2->streams, hs, h2entry);
+	c->h2->nstreams--;
+	hs->sess = NULL;
+	h2c_idle(c);
+}
+
+/*
+ * Closes a stream object: off its connection, with RST_STREAM(CANCEL)
+ * to the backend unless the exchange is complete (or nghttp2 closed the
+ * stream already), and UP_DEAD.  The stream link is left as it is.  Safe
+ * twice.  Reached from the release, a failure and a retry.
+ */
+static void
+h2s_close(struct gw_upstream *hs)
+{
+	struct gw_upstream *c = hs->sess;
+
+	if (hs->state == UP_DEAD)
+		return;
+	hs->state = UP_DEAD;
+	event_del(hs->kick);
+	if (c == NULL)
+		return;
+	if (c->state == UP_BUSY && hs->sid > 0 && !hs->closed &&
+	    !(hs->remote_ended && hs->req_complete)) {
+		nghttp2_submit_rst_stream(c->h2->session, NGHTTP2_FLAG_NONE,
+		    hs->sid, NGHTTP2_CANCEL);
+		h2c_schedule(c);
+	}
+	h2s_unlink(hs);
+}
+
+/* The exchange failed: detach, close, then tell the stream (as up_fail;
+ * called between up_enter() and up_leave() on hs). */
+static void
+h2s_fail(struct gw_upstream *hs, const char *err)
+{
+	struct gw_stream *st = hs->stream;
+
+	if (st != NULL)
+		up_detach(hs);
+	h2s_close(hs);
+	if (st != NULL) {
+		if (hs->addr[0] != '\0')
+			snprintf(st->upstream_addr, sizeof(st->upstream_addr),
+			    "%s", hs->addr);
+		gw_stream_on_upstream_error(st, err);
+	}
+}
+
+/*
+ * A stream the backend refused (RST_STREAM or GOAWAY with
+ * REFUSED_STREAM, or a request the session could not start) was not
+ * processed (RFC 9113 8.7): it may go again, once, on another
+ * connection, as long as no body byte left the stream's buffer.
+ */
+static bool
+h2s_may_retry(const struct gw_upstream *hs)
+{
+	const struct gw_stream *st = hs->stream;
+
+	return st != NULL && !hs->got_byte && hs->body_moved == 0 &&
+	    st->retries == 0 && st->req_head != NULL;
+}
+
+static void
+h2s_retry(struct gw_upstream *hs)
+{
+	struct gw_stream *st = hs->stream;
+	struct gw_pool *p = hs->pool;
+	struct gw_upstream *old = hs->sess, *fresh = up_new(p, UP_BUSY);
+
+	log_debug("%s: stream refused, retrying %s %s", hs->addr,
+	    st->method != NULL ? st->method : "-",
+	    st->path != NULL ? st->path : "-");
+	fresh->kind = UP_H2_STREAM;
+	hs->stream = NULL;
+	hs->linked = false;
+	up_attach(fresh, st);
+	fresh->paused = hs->paused;
+	st->retries++;
+	hs->closed = true;
+	h2s_close(hs);
+	h2s_attach(fresh, h2_pick(p, old));
+}
+
+/* True if h is a field HTTP/2 does not carry (RFC 9113 8.2.2) or one
+ * that becomes a pseudo-field (Host). */
+static bool
+h2_field_dropped(const struct gw_h1_header *h)
+{
+	static const char *const names[] = {
+		"connection", "keep-alive", "proxy-connection",
+		"transfer-encoding", "upgrade", "host", "http2-settings",
+	};
+	size_t i;
+
+	for (i = 0; i < GW_ARRAY_SIZE(names); i++)
+		if (gw_h1_name_eq(h->name, h->name_len, names[i]))
+			return true;
+	/* TE may only say "trailers" (gRPC does). */
+	return gw_h1_name_eq(h->name, h->name_len, "te") &&
+	    !(h->value_len == 8 &&
+	    strncasecmp(h->value, "trailers", 8) == 0);
+}
+
+#define UP_NV(n, nl, v, vl) ((nghttp2_nv){ (uint8_t *)(uintptr_t)(n), \
+	(uint8_t *)(uintptr_t)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE })
+
+static ssize_t h2s_data_read_cb(nghttp2_session *, int32_t, uint8_t *,
+    size_t, uint32_t *, nghttp2_data_source *, void *);
+
+/*
+ * Submits the request: st->req_head (our own HTTP/1.1 head, so it
+ * parses) becomes :method, :scheme, :authority (from Host), :path and
+ * lower-case fields without the connection-specific ones; the body, if
+ * any is to come, flows from st->req_body through a data provider, never
+ * chunk-encoded.  nghttp2 copies the fields.  Returns 0 or -1.
+ */
+static int
+h2s_submit(struct gw_upstream *hs)
+{
+	struct gw_stream *st = hs->stream;
+	nghttp2_session *s = hs->sess->h2->session;
+	struct gw_h1_header hh[UP_MAX_HEADERS];
+	nghttp2_nv nv[UP_MAX_HEADERS + 4];
+	struct gw_h1_request req;
+	nghttp2_data_provider prd;
+	size_t len = evbuffer_get_length(st->req_head), i, j, n = 4;
+	const char *buf = (const char *)evbuffer_pullup(st->req_head, -1);
+	char *names, *q;
+	int rc;
+	int32_t sid;
+
+	rc = gw_h1_parse_request(buf, len, &req, hh, GW_ARRAY_SIZE(hh));
+	if (rc <= 0) {
+		log_error("%s: request head does not parse (%d)", hs->addr,
+		    rc);
+		return -1;
+	}
+	names = q = xmalloc(len);
+	nv[0] = UP_NV(":method", 7, req.method, req.method_len);
+	nv[1] = UP_NV(":scheme", 7, "http", 4);
+	nv[2] = UP_NV(":authority", 10, hs->pool->host->name,
+	    strlen(hs->pool->host->name));
+	nv[3] = UP_NV(":path", 5, req.target, req.target_len);
+	for (i = 0; i < req.nheaders; i++) {
+		const struct gw_h1_header *h = &hh[i];
+
+		if (gw_h1_name_eq(h->name, h->name_len, "host")) {
+			nv[2] = UP_NV(":authority", 10, h->value,
+			    h->value_len);
+			continue;
+		}
+		if (h2_field_dropped(h))
+			continue;
+		for (j = 0; j < h->name_len; j++)
+			q[j] = (char)tolower((unsigned char)h->name[j]);
+		nv[n++] = UP_NV(q, h->name_len, h->value, h->value_len);
+		q += h->name_len;
+	}
+	hs->req_complete = st->req_done &&
+	    evbuffer_get_length(st->req_body) == 0;
+	prd.source.ptr = NULL;
+	prd.read_callback = h2s_data_read_cb;
+	sid = nghttp2_submit_request(s, NULL, nv, n,
+	    hs->req_complete ? NULL : &prd, NULL);
+	free(names);
+	if (sid < 0) {
+		log_info("%s: request not submitted: %s", hs->addr,
+		    nghttp2_strerror(sid));
+		return -1;
+	}
+	hs->sid = sid;
+	return 0;
+}
+
+/* The connection is ready: the stream learns it, then the request goes
+ * (written by the session on the next turn). */
+static void
+h2s_begin(struct gw_upstream *hs)
+{
+	struct gw_stream *st = hs->stream;
+
+	snprintf(hs->addr, sizeof(hs->addr), "%s", hs->sess->addr);
+	gw_stream_on_upstream_ready(st);
+	if (hs->stream != st)
+		return;
+	if (st->req_head == NULL) {
+		log_error("exchange without a request head");
+		h2s_fail(hs, gw_upstream_err_reset);
+		return;
+	}
+	if (h2s_submit(hs) != 0) {
+		h2s_fail(hs, gw_upstream_err_reset);
+		return;
+	}
+	hs->started = true;
+	h2c_schedule(hs->sess);
+}
+
+/* The response is complete: trailers (if any) go with the end. */
+static void
+h2s_end(struct gw_upstream *hs)
+{
+	struct gw_hdr tr[UP_MAX_HEADERS];
+	size_t ntr;
+
+	hs->phase = PH_ENDED;
+	hs->clean = true;
+	ntr = up_parse_trailers(hs, tr, GW_ARRAY_SIZE(tr));
+	if (gw_stream_on_response_end(hs->stream, ntr > 0 ? tr : NULL,
+	    ntr) < 0)
+		up_orphan(hs);
+	evbuffer_drain(hs->trailers, evbuffer_get_length(hs->trailers));
+}
+
+/*
+ * Hands the body received so far to the stream (unless paused), opening
+ * the stream's window by as much as it took, then ends the response
+ * once END_STREAM came and everything was handed over.
+ */
+static void
+h2s_deliver(struct gw_upstream *hs)
+{
+	struct gw_stream *st = hs->stream;
+	size_t n;
+	int rc;
+
+	if (st == NULL || hs->paused || hs->phase != PH_BODY)
+		return;
+	if ((n = evbuffer_get_length(hs->data)) > 0) {
+		rc = gw_stream_on_response_data(st, hs->data);
+		evbuffer_drain(hs->data, evbuffer_get_length(hs->data));
+		if (hs->sess != NULL && hs->sess->state == UP_BUSY &&
+		    !hs->closed) {
+			nghttp2_session_consume_stream(hs->sess->h2->session,
+			    hs->sid, n);
+			h2c_schedule(hs->sess);
+		}
+		if (rc < 0) {
+			up_orphan(hs);
+			return;
+		}
+		if (hs->stream != st)
+			return;
+	}
+	if (hs->remote_ended)
+		h2s_end(hs);
+}
+
+/*
+ * The response head is complete (fields in hs->trailers, :status in
+ * hs->status).  Interim 1xx heads are dropped (RFC 9110 15.2); a 101 is
+ * nonsense here.  end: the HEADERS ended the stream (no body).
+ */
+static void
+h2s_head(struct gw_upstream *hs, bool end)
+{
+	struct gw_stream *st = hs->stream;
+	struct gw_hdr hdrs[UP_MAX_HEADERS];
+	int64_t cl = -1;
+	size_t n, i, j;
+	int status = hs->status, cb;
+
+	hs->got_byte = true;
+	hs->status = 0;
+	if (status < 200) {
+		evbuffer_drain(hs->trailers, evbuffer_get_length(hs->trailers));
+		if (status == 101 || end)
+			h2s_fail(hs, gw_upstream_err_bad_response);
+		return;
+	}
+	n = up_parse_trailers(hs, hdrs, GW_ARRAY_SIZE(hdrs));
+	for (i = 0; i < n && !end; i++) {
+		if (!gw_h1_name_eq(hdrs[i].name, hdrs[i].name_len,
+		    "content-length") || hdrs[i].value_len == 0 ||
+		    hdrs[i].value_len > 18)
+			continue;
+		for (cl = 0, j = 0; j < hdrs[i].value_len && cl >= 0; j++)
+			cl = hdrs[i].value[j] >= '0' && hdrs[i].value[j] <= '9' ?
+			    cl * 10 + (hdrs[i].value[j] - '0') : -1;
+	}
+	if (end)
+		cl = 0;
+	hs->phase = PH_BODY;
+	cb = gw_stream_on_response_head(st, status, hdrs, n, cl);
+	evbuffer_drain(hs->trailers, evbuffer_get_length(hs->trailers));
+	if (cb < 0) {
+		up_orphan(hs);
+		return;
+	}
+	if (hs->stream != st)
+		return;
+	if (end) {
+		hs->remote_ended = true;
+		h2s_end(hs);
+	}
+}
+
+/* The stream object's kick: start on a ready connection (or move off
+ * one that got GOAWAY meanwhile), tell the stream of body moved, hand
+ * over what a pause held. */
+static void
+h2s_kick_cb(struct gw_upstream *hs)
+{
+	struct gw_stream *st = hs->stream;
+	struct gw_upstream *c = hs->sess;
+
+	if (hs->state == UP_DEAD || st == NULL)
+		return;
+	if (!hs->started) {
+		if (c == NULL || c->state != UP_BUSY)
+			return;
+		if (c->h2->goaway) {
+			h2s_unlink(hs);
+			h2s_attach(hs, h2_pick(hs->pool, c));
+			return;
+		}
+		h2s_begin(hs);
+		return;
+	}
+	if (hs->drained) {
+		hs->drained = false;
+		gw_stream_on_req_drained(st);
+		if (hs->stream != st)
+			return;
+	}
+	h2s_deliver(hs);
+}
+
+/* --- the session's callbacks --- */
+
+static ssize_t
+h2c_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
+    void *arg)
+{
+	struct gw_upstream *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	(void)s;
+	(void)flags;
+	if (evbuffer_get_length(out) >= UP_H2_OUT_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (evbuffer_add(out, data, len) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return (ssize_t)len;
+}
+
+/*
+ * The request body's source: what the stream buffered, by length only
+ * (NO_COPY, written by h2c_send_data_cb); empty and not done: DEFERRED
+ * until gw_upstream_pump().  Never chunked, whatever st->req_chunked.
+ */
+static ssize_t
+h2s_data_read_cb(nghttp2_session *s, int32_t sid, uint8_t *buf,
+    size_t length, uint32_t *flags, nghttp2_data_source *src, void *arg)
+{
+	struct gw_upstream *hs = h2c_find(arg, sid);
+	size_t avail, n;
+
+	(void)s;
+	(void)buf;
+	(void)src;
+	if (hs == NULL || hs->stream == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	avail = evbuffer_get_length(hs->stream->req_body);
+	n = GW_MIN(avail, length);
+	if (n == 0 && !hs->stream->req_done) {
+		hs->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (hs->stream->req_done && n == avail) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		hs->req_complete = true;
+	}
+	return (ssize_t)n;
+}
+
+/*
+ * Writes one DATA frame of a request body: the frame header, then
+ * `length` bytes moved from st->req_body.  Never WOULDBLOCK: nghttp2
+ * calls this right after h2s_data_read_cb, with no call into a stream in
+ * between, so the bytes counted there are still in the buffer.  The
+ * stream hears of the drain on the next turn (the kick).
+ */
+static int
+h2c_send_data_cb(nghttp2_session *s, nghttp2_frame *frame,
+    const uint8_t *framehd, size_t length, nghttp2_data_source *src,
+    void *arg)
+{
+	struct gw_upstream *c = arg;
+	struct gw_upstream *hs = h2c_find(c, frame->hd.stream_id);
+
+	(void)s;
+	(void)src;
+	if (hs == NULL || hs->stream == NULL ||
+	    gw_h2_frame_add_data(bufferevent_get_output(c->bev), framehd,
+	    frame->data.padlen, hs->stream->req_body, length) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (length > 0) {
+		hs->body_moved += length;
+		hs->drained = true;
+		up_kick(hs);
+	}
+	return 0;
+}
+
+static int
+h2c_on_header_cb(nghttp2_session *s, const nghttp2_frame *frame,
+    const uint8_t *name, size_t namelen, const uint8_t *value,
+    size_t valuelen, uint8_t flags, void *arg)
+{
+	struct gw_upstream *hs;
+	size_t i;
+
+	(void)s;
+	(void)flags;
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    (hs = h2c_find(arg, frame->hd.stream_id)) == NULL)
+		return 0;
+	if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+		hs->status = 0;
+		for (i = 0; i < valuelen && i < 3; i++)
+			hs->status = hs->status * 10 + (value[i] - '0');
+		return 0;
+	}
+	if (namelen > 0 && name[0] == ':')
+		return 0;
+	/* The fields wait as "name: value" lines (nghttp2 checked them:
+	 * no CR, LF or NUL, no colon in a name) until the head or the
+	 * trailers are complete. */
+	if (evbuffer_get_length(hs->trailers) + namelen + valuelen + 4 >
+	    UP_HEAD_MAX || ++hs->nfields > UP_MAX_HEADERS) {
+		hs->fail_err = gw_upstream_err_too_large;
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	evbuffer_add(hs->trailers, name, namelen);
+	evbuffer_add(hs->trailers, ": ", 2);
+	evbuffer_add(hs->trailers, value, valuelen);
+	evbuffer_add(hs->trailers, "\r\n", 2);
+	return 0;
+}
+
+static int
+h2c_on_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *frame,
+    void *arg)
+{
+	struct gw_upstream *c = arg, *hs;
+	bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+
+	(void)s;
+	switch (frame->hd.type) {
+	case NGHTTP2_GOAWAY:
+		log_debug("%s: GOAWAY (last stream %d, error %u)", c->addr,
+		    frame->goaway.last_stream_id, frame->goaway.error_code);
+		c->h2->goaway = true;
+		return 0;
+	case NGHTTP2_HEADERS:
+	case NGHTTP2_DATA:
+		break;
+	default:
+		return 0;
+	}
+	if ((hs = h2c_find(c, frame->hd.stream_id)) == NULL)
+		return 0;
+	up_enter(hs);
+	if (frame->hd.type == NGHTTP2_HEADERS) {
+		hs->nfields = 0;
+		if (hs->phase == PH_HEAD)
+			h2s_head(hs, end);
+		else if (end) {
+			/* Trailers: they end the response. */
+			hs->remote_ended = true;
+			h2s_deliver(hs);
+		}
+	} else if (end) {
+		hs->remote_ended = true;
+		h2s_deliver(hs);
+	}
+	up_leave(hs);
+	return 0;
+}
+
+static int
+h2c_on_data_chunk_cb(nghttp2_session *s, uint8_t flags, int32_t sid,
+    const uint8_t *data, size_t len, void *arg)
+{
+	struct gw_upstream *hs = h2c_find(arg, sid);
+
+	(void)flags;
+	/* The connection's window reopens at once; the stream's only as
+	 * the stream takes the bytes (h2s_deliver). */
+	nghttp2_session_consume_connection(s, len);
+	if (hs == NULL || hs->stream == NULL || hs->phase != PH_BODY)
+		return 0;
+	hs->got_byte = true;
+	evbuffer_add(hs->data, data, len);
+	up_enter(hs);
+	h2s_deliver(hs);
+	up_leave(hs);
+	return 0;
+}
+
+/* A stream that ends without a complete response failed; a refused one
+ * is retried when it may be. */
+static void
+h2s_closed(struct gw_upstream *hs, uint32_t code)
+{
+	hs->closed = true;
+	if (hs->remote_ended || hs->stream == NULL)
+		return;
+	up_enter(hs);
+	if (code == NGHTTP2_REFUSED_STREAM && h2s_may_retry(hs))
+		h2s_retry(hs);
+	else
+		h2s_fail(hs, hs->fail_err != NULL ? hs->fail_err :
+		    gw_upstream_err_reset);
+	up_leave(hs);
+}
+
+static int
+h2c_on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t code,
+    void *arg)
+{
+	struct gw_upstream *hs = h2c_find(arg, sid);
+
+	(void)s;
+	if (hs != NULL)
+		h2s_closed(hs, code);
+	return 0;
+}
+
+/* A request the session could not start (GOAWAY came first): nothing
+ * went out, so it is as refused. */
+static int
+h2c_on_frame_not_send_cb(nghttp2_session *s, const nghttp2_frame *frame,
+    int lib_error, void *arg)
+{
+	struct gw_upstream *hs;
+
+	(void)s;
+	(void)lib_error;
+	if (frame->hd.type == NGHTTP2_HEADERS &&
+	    (hs = h2c_find(arg, frame->hd.stream_id)) != NULL && !hs->closed)
+		h2s_closed(hs, NGHTTP2_REFUSED_STREAM);
+	return 0;
+}
+
+/* --- the connection --- */
+
+/*
+ * One pass: the input (when asked) through the session, then whatever
+ * the session has to write while the output is below UP_H2_OUT_HIGH.
+ * Closes the connection on a protocol error, when the session is done,
+ * or when it has no stream left and can take none.
+ */
+static void
+h2c_io(struct gw_upstream *c, bool input)
+{
+	nghttp2_session *s = c->h2->session;
+	struct evbuffer *in, *out;
+	struct evbuffer_iovec v;
+	ssize_t n;
+	int rv;
+
+	if (c->state != UP_BUSY)
+		return;
+	in = bufferevent_get_input(c->bev);
+	while (input && evbuffer_peek(in, -1, NULL, &v, 1) > 0 &&
+	    v.iov_len > 0) {
+		n = nghttp2_session_mem_recv(s, v.iov_base, v.iov_len);
+		if (c->state != UP_BUSY)
+			return;
+		if (n < 0) {
+			log_info("%s (%s): HTTP/2: %s", c->pool->host->name,
+			    c->addr, nghttp2_strerror((int)n));
+			up_fail(c, gw_upstream_err_bad_response);
+			return;
+		}
+		evbuffer_drain(in, (size_t)n);
+	}
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) < UP_H2_OUT_HIGH &&
+	    (rv = nghttp2_session_send(s)) != 0) {
+		log_info("%s (%s): HTTP/2: %s", c->pool->host->name, c->addr,
+		    nghttp2_strerror(rv));
+		up_fail(c, gw_upstream_err_reset);
+		return;
+	}
+	if (!nghttp2_session_want_read(s) && !nghttp2_session_want_write(s) &&
+	    evbuffer_get_length(out) == 0) {
+		up_fail(c, gw_upstream_err_reset);
+		return;
+	}
+	if (c->h2->nstreams == 0 && (c->h2->goaway || c->pool->destroying))
+		up_close_conn(c);
+}
+
+static void
+h2c_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct gw_upstream *c = arg;
+
+	(void)bev;
+	up_enter(c);
+	h2c_io(c, true);
+	up_leave(c);
+}
+
+static void
+h2c_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct gw_upstream *c = arg;
+
+	(void)bev;
+	up_enter(c);
+	h2c_io(c, false);
+	up_leave(c);
+}
+
+static void
+h2c_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct gw_upstream *c = arg;
+
+	(void)bev;
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	up_enter(c);
+	/* What came before the close is read first. */
+	h2c_io(c, true);
+	if (c->state == UP_BUSY) {
+		log_debug("%s: h2c connection closed by the peer", c->addr);
+		up_fail(c, gw_upstream_err_reset);
+	}
+	up_leave(c);
+}
+
+/*
+ * TCP is up: the session starts with the preface and our SETTINGS (no
+ * push; UP_H2_STREAM_WINDOW per stream, window updates by hand), a large
+ * connection window, and the streams that waited start.
+ */
+static void
+h2c_ready(struct gw_upstream *c)
+{
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, UP_H2_STREAM_WINDOW },
+	};
+	nghttp2_session_callbacks *cb;
+	nghttp2_option *opt;
+	struct gw_upstream *hs;
+
+	if (nghttp2_session_callbacks_new(&cb) != 0 ||
+	    nghttp2_option_new(&opt) != 0) {
+		log_crit("out of memory");
+		abort();
+	}
+	nghttp2_session_callbacks_set_send_callback(cb, h2c_send_cb);
+	nghttp2_session_callbacks_set_send_data_callback(cb, h2c_send_data_cb);
+	nghttp2_session_callbacks_set_on_header_callback(cb, h2c_on_header_cb);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb,
+	    h2c_on_frame_recv_cb);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb,
+	    h2c_on_data_chunk_cb);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb,
+	    h2c_on_stream_close_cb);
+	nghttp2_session_callbacks_set_on_frame_not_send_callback(cb,
+	    h2c_on_frame_not_send_cb);
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_outbound_ack(opt, UP_H2_MAX_OUTBOUND_ACK);
+	if (nghttp2_session_client_new2(&c->h2->session, cb, c, opt) != 0) {
+		log_crit("out of memory");
+		abort();
+	}
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_submit_settings(c->h2->session, NGHTTP2_FLAG_NONE, iv,
+	    GW_ARRAY_SIZE(iv));
+	nghttp2_session_set_local_window_size(c->h2->session,
+	    NGHTTP2_FLAG_NONE, 0, UP_H2_CONN_WINDOW);
+
+	bufferevent_setcb(c->bev, h2c_read_cb, h2c_write_cb, h2c_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, UP_H2_OUT_LOW, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->state = UP_BUSY;
+	up_kick(c);
+	TAILQ_FOREACH(hs, &c->h2->streams, h2entry)
+		up_kick(hs);
+	h2c_idle(c);
+}
+
+/*
+ * The connection is closing (up_close_conn, state already UP_DEAD): off
+ * the pool's list; streams with their whole response received keep it
+ * (a pause may hold the end), the others fail with c->fail_err or
+ * gw_upstream_err_reset.
+ */
+static void
+h2c_close(struct gw_upstream *c)
+{
+	const char *err = c->fail_err != NULL ? c->fail_err :
+	    gw_upstream_err_reset;
+	struct gw_upstream *hs;
+
+	TAILQ_REMOVE(&c->pool->h2conns, c, h2entry);
+	while ((hs = TAILQ_FIRST(&c->h2->streams)) != NULL) {
+		if (hs->remote_ended) {
+			hs->closed = true;
+			h2s_unlink(hs);
+			continue;
+		}
+		up_enter(hs);
+		h2s_fail(hs, err);
+		up_leave(hs);
+	}
+}
+
+/* A new exchange on an h2c pool (gw_upstream_start). */
+static int
+h2_start(struct gw_pool *p, struct gw_stream *st)
+{
+	struct gw_upstream *hs = up_new(p, UP_BUSY);
+
+	hs->kind = UP_H2_STREAM;
+	up_attach(hs, st);
+	h2s_attach(hs, h2_pick(p, NULL));
+	return 0;
+}
+
 /* --- the API ---------------------------------------------------------- */
 
 int
@@ -1508,6 +2484,8 @@ gw_upstream_start(struct gw_pool *p, struct gw_stream *st)
 {
 	struct gw_upstream *up;
 
+	if (p->host->h2)
+		return h2_start(p, st);
 	if (TAILQ_EMPTY(&p->queue)) {
 		if ((up = pool_take_idle(p)) != NULL) {
 			up->reused = true;
@@ -1551,6 +2529,16 @@ gw_upstream_pump(struct gw_upstream *up)
 {
 	if (up == NULL)
 		return;
+	if (up->kind == UP_H2_STREAM) {
+		/* Never calls back: the session writes on the next turn. */
+		if (up->deferred && up->sess != NULL && !up->closed) {
+			up->deferred = false;
+			nghttp2_session_resume_data(up->sess->h2->session,
+			    up->sid);
+			h2c_schedule(up->sess);
+		}
+		return;
+	}
 	up_enter(up);
 	up_pump_body(up);
 	up_leave(up);
@@ -1562,6 +2550,8 @@ gw_upstream_pause(struct gw_upstream *up)
 	if (up == NULL)
 		return;
 	up->paused = true;
+	if (up->kind == UP_H2_STREAM)
+		return;
 	if (up->state == UP_BUSY && up->bev != NULL)
 		bufferevent_disable(up->bev, EV_READ);
 }
@@ -1572,6 +2562,12 @@ gw_upstream_resume(struct gw_upstream *up)
 	if (up == NULL || !up->paused)
 		return;
 	up->paused = false;
+	if (up->kind == UP_H2_STREAM) {
+		/* Held data goes out, and the window opens, next turn. */
+		if (up->started)
+			up_kick(up);
+		return;
+	}
 	if (up->state != UP_BUSY || up->bev == NULL)
 		return;
 	if (!up->eof)

@@ -1,6 +1,17 @@
 /*
  * upstream.h: connections to backends, pooled per (scheme, host, port)
- * per worker, speaking HTTP/1.1 (plain or TLS).
+ * per worker, speaking HTTP/1.1 (plain or TLS), or HTTP/2 with prior
+ * knowledge for h2c:// hosts (gw_host.h2).
+ *
+ * The contract below is the same for both.  On an h2c pool a struct
+ * gw_upstream is one HTTP/2 stream on a connection shared with other
+ * streams (one per pool per worker, more only when the backend's
+ * SETTINGS_MAX_CONCURRENT_STREAMS is reached, up to max_total; streams
+ * never queue in the pool); its release pools nothing: it resets the
+ * stream (RST_STREAM CANCEL) unless the exchange was complete, and the
+ * connection stays for the other streams.  The retry covers a stream the
+ * backend refused (REFUSED_STREAM, or above a GOAWAY's last stream id)
+ * before any body byte left the stream's buffer.
  *
  * A pool belongs to one worker and is used only on its thread: no locks.
  * An upstream connection belongs to its pool.  While an exchange runs it

@@ -499,6 +499,34 @@ default_hosts(void **state)
 	gw_config_unref(cfg);
 }
 
+/* h2c:// hosts: HTTP/2 with prior knowledge, port 80 by default, kept
+ * when a backend inherits the service's hosts. */
+static void
+h2c_hosts(void **state)
+{
+	struct gw_config *cfg = load_ok("{'version': 3, 'host': "
+	    "['h2c://grpc.internal:50051'], "
+	    "'endpoints': [{'endpoint': '/a', 'backend': [{}]}, "
+	    "{'endpoint': '/b', 'backend': [{'host': ['H2C://own/', "
+	    "'http://plain']}]}]}");
+	const struct gw_backend_config *be;
+
+	(void)state;
+	be = &cfg->endpoints[0].backends[0];
+	assert_int_equal(be->nhosts, 1);
+	assert_string_equal(be->hosts[0].name, "grpc.internal");
+	assert_int_equal(be->hosts[0].port, 50051);
+	assert_true(be->hosts[0].h2);
+	assert_false(be->hosts[0].tls);
+	be = &cfg->endpoints[1].backends[0];
+	assert_int_equal(be->nhosts, 2);
+	assert_string_equal(be->hosts[0].name, "own");
+	assert_int_equal(be->hosts[0].port, 80);
+	assert_true(be->hosts[0].h2);
+	assert_false(be->hosts[1].h2);
+	gw_config_unref(cfg);
+}
+
 static void
 endpoint_fields(void **state)
 {
@@ -953,6 +981,9 @@ reject_host(void **state)
 	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': "
 	    "['http://h/api']}]}", "endpoints[0].backend[0].host[0]",
 	    "a host has no path");
+	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': "
+	    "['h2c://']}]}", "endpoints[0].backend[0].host[0]",
+	    "empty host name");
 	expect_ep_error("{'endpoint': '/a', 'backend': [{'host': "
 	    "['http://u:p@h']}]}", "endpoints[0].backend[0].host[0]",
 	    "user information is not allowed");
@@ -1528,6 +1559,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(inherit_timeout),
 		cmocka_unit_test(inherit_ratelimit),
 		cmocka_unit_test(default_hosts),
+		cmocka_unit_test(h2c_hosts),
 		cmocka_unit_test(endpoint_fields),
 		cmocka_unit_test(breaker_without_max_errors),
 		cmocka_unit_test(namespaces_parsed),
