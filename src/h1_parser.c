@@ -20,6 +20,7 @@
 
 #include "gw.h"
 #include "h1_parser.h"
+#include "httplist.h"
 
 /* RFC 9110 5.6.2: tchar, the bytes of a token. */
 static const uint8_t tchar_map[256] = {
@@ -125,60 +126,6 @@ gw_h1_head_ready(const char *buf, size_t len, size_t *scan)
 	}
 	*scan = len;
 	return false;
-}
-
-/*
- * Iterates over the elements of a comma-separated list (RFC 9110 5.6.1),
- * each trimmed of OWS.  A comma inside a quoted-string does not split.
- * An empty value is one empty element, "a," is "a" and "".
- */
-struct list_iter {
-	const char *p;
-	const char *end;
-	bool done;
-};
-
-static void
-list_init(struct list_iter *it, const char *v, size_t len)
-{
-	it->p = v;
-	it->end = v + len;
-	it->done = false;
-}
-
-static bool
-list_next(struct list_iter *it, const char **elem, size_t *elem_len)
-{
-	const char *p = it->p, *s, *e;
-	bool quoted = false;
-
-	if (it->done)
-		return false;
-	s = p;
-	while (p < it->end) {
-		if (quoted) {
-			if (*p == '\\' && p + 1 < it->end)
-				p++;
-			else if (*p == '"')
-				quoted = false;
-		} else if (*p == '"')
-			quoted = true;
-		else if (*p == ',')
-			break;
-		p++;
-	}
-	e = p;
-	if (p < it->end)
-		it->p = p + 1;
-	else
-		it->done = true;
-	while (s < e && is_ows((unsigned char)*s))
-		s++;
-	while (e > s && is_ows((unsigned char)e[-1]))
-		e--;
-	*elem = s;
-	*elem_len = e - s;
-	return true;
 }
 
 /*
@@ -347,14 +294,14 @@ struct fields {
 static int
 field_content_length(struct fields *f, const char *v, size_t len)
 {
-	struct list_iter it;
+	struct gw_list_iter it;
 	const char *e;
 	size_t elen, i;
 	uint64_t n;
 	unsigned d;
 
-	list_init(&it, v, len);
-	while (list_next(&it, &e, &elen)) {
+	gw_list_init(&it, v, len);
+	while (gw_list_next(&it, &e, &elen)) {
 		if (elen == 0)
 			return GW_H1_ERR_BAD;
 		n = 0;
@@ -385,7 +332,7 @@ field_content_length(struct fields *f, const char *v, size_t len)
 static int
 field_transfer_encoding(struct fields *f, const char *v, size_t len)
 {
-	struct list_iter it;
+	struct gw_list_iter it;
 	const char *e;
 	size_t elen;
 	bool chunked;
@@ -393,8 +340,8 @@ field_transfer_encoding(struct fields *f, const char *v, size_t len)
 	f->fr->has_te = true;
 	if (f->request && f->minor == 0)
 		return GW_H1_ERR_BAD;
-	list_init(&it, v, len);
-	while (list_next(&it, &e, &elen)) {
+	gw_list_init(&it, v, len);
+	while (gw_list_next(&it, &e, &elen)) {
 		if (elen == 0) {
 			if (f->request)
 				return GW_H1_ERR_BAD;
@@ -417,12 +364,12 @@ field_transfer_encoding(struct fields *f, const char *v, size_t len)
 static void
 field_connection(struct fields *f, const char *v, size_t len)
 {
-	struct list_iter it;
+	struct gw_list_iter it;
 	const char *e;
 	size_t elen;
 
-	list_init(&it, v, len);
-	while (list_next(&it, &e, &elen)) {
+	gw_list_init(&it, v, len);
+	while (gw_list_next(&it, &e, &elen)) {
 		if (gw_h1_name_eq(e, elen, "close"))
 			f->fr->conn_close = true;
 		else if (gw_h1_name_eq(e, elen, "keep-alive"))

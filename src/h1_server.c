@@ -268,10 +268,12 @@ base64url_decode(const char *in, size_t len, uint8_t *out, size_t *outlen)
 static bool
 has_token(const char *v, size_t len, const char *want)
 {
-	size_t wl = strlen(want), pos = 0, tl;
+	size_t wl = strlen(want), tl;
+	struct gw_list_iter it;
 	const char *tok;
 
-	while (gw_list_next(v, len, &pos, &tok, &tl))
+	gw_list_init(&it, v, len);
+	while (gw_list_next(&it, &tok, &tl))
 		if (tl == wl && strncasecmp(tok, want, wl) == 0)
 			return true;
 	return false;

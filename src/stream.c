@@ -164,16 +164,16 @@ static bool
 named_by_connection(const struct gw_hdr *hdrs, size_t n, const char *name,
     size_t len)
 {
+	struct gw_list_iter it;
 	const char *tok;
-	size_t i, pos, tl;
+	size_t i, tl;
 
 	for (i = 0; i < n; i++) {
 		if (hdrs[i].name_len != 10 ||
 		    !lc_eq(hdrs[i].name, "connection", 10))
 			continue;
-		pos = 0;
-		while (gw_list_next(hdrs[i].value, hdrs[i].value_len, &pos,
-		    &tok, &tl))
+		gw_list_init(&it, hdrs[i].value, hdrs[i].value_len);
+		while (gw_list_next(&it, &tok, &tl))
 			if (tl == len && strncasecmp(tok, name, len) == 0)
 				return true;
 	}
@@ -189,17 +189,17 @@ named_by_connection(const struct gw_hdr *hdrs, size_t n, const char *name,
 static bool
 has_connection(const struct gw_hdr *hdrs, size_t n)
 {
+	struct gw_list_iter it;
 	const char *tok;
-	size_t i, pos, tl;
+	size_t i, tl;
 
 	for (i = 0; i < n; i++) {
 		if (hdrs[i].name_len != 10 ||
 		    !lc_eq(hdrs[i].name, "connection", 10))
 			continue;
-		pos = 0;
-		while (gw_list_next(hdrs[i].value, hdrs[i].value_len, &pos,
-		    &tok, &tl)) {
-			if ((tl == 5 && lc_eq(tok, "close", 5)) ||
+		gw_list_init(&it, hdrs[i].value, hdrs[i].value_len);
+		while (gw_list_next(&it, &tok, &tl)) {
+			if (tl == 0 || (tl == 5 && lc_eq(tok, "close", 5)) ||
 			    (tl == 10 && lc_eq(tok, "keep-alive", 10)) ||
 			    (tl == 7 && lc_eq(tok, "upgrade", 7)))
 				continue;
@@ -222,7 +222,6 @@ gw_stream_create(struct gw_conn *conn, const struct gw_front_ops *front,
 	st->front_ctx = front_ctx;
 	st->state = GW_STREAM_HEAD;
 	st->routes = gw_routes_ref(w->routes);
-	st->req_content_length = -1;
 	st->start_ns = gw_now_ns();
 	st->term_by = GW_TERM_NONE;
 	st->term_phase = 'R';
@@ -784,8 +783,6 @@ gw_stream_begin(struct gw_stream *st, const struct gw_req_head *head)
 	st->method = xstrndup(head->method, head->method_len);
 	st->path = xstrndup(head->target, head->target_len);
 	st->is_head = strcmp(st->method, "HEAD") == 0;
-	st->req_has_body = head->has_body;
-	st->req_content_length = head->content_length;
 	st->term_phase = 'H';
 	if ((h = find_hdr(head->hdrs, head->nhdrs, "x-request-id")) != NULL &&
 	    request_id_ok(h->value, h->value_len)) {

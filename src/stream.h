@@ -148,13 +148,10 @@ struct gw_stream {
 	char *path;              /* client's target, copied (access log) */
 	char request_id[40];     /* X-Request-ID kept or generated */
 	bool is_head;            /* HEAD request: no response body */
-	bool req_has_body;
 	bool req_done;           /* the client sent the whole body */
 	bool req_chunked;        /* body goes upstream chunked */
-	int64_t req_content_length;  /* -1 unknown */
 	struct evbuffer *req_head;   /* backend request head, until sent */
 	struct evbuffer *req_body;   /* body from client not yet sent */
-	bool req_paused;         /* we asked the front to stop */
 
 	/* --- upstream link --------------------------------------------- */
 	struct gw_upstream *up;  /* NULL when not attached */

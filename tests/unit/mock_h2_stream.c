@@ -252,7 +252,6 @@ gw_stream_create(struct gw_conn *conn, const struct gw_front_ops *front,
 	ms->st.worker = conn->worker;
 	ms->st.front = front;
 	ms->st.front_ctx = front_ctx;
-	ms->st.req_content_length = -1;
 	ms->next = mock.live;
 	mock.live = ms;
 	mock.created++;

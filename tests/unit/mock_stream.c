@@ -23,7 +23,6 @@ mock_stream_new(const char *method, const char *req_head)
 	ms->st.method = xstrdup(method);
 	ms->st.path = xstrdup("/");
 	ms->st.is_head = strcmp(method, "HEAD") == 0;
-	ms->st.req_content_length = -1;
 	ms->st.req_head = evbuffer_new();
 	evbuffer_add(ms->st.req_head, req_head, strlen(req_head));
 	ms->st.req_body = evbuffer_new();
