@@ -126,6 +126,7 @@ gw_conn_accept(struct gw_worker *w, int fd, struct sockaddr *sa, int salen)
 	bufferevent_set_timeouts(c->bev, &tv, NULL);
 	bufferevent_setcb(c->bev, sniff_read_cb, NULL, sniff_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	gw_sockio_attach(&c->sockio, &w->flusher, c->bev, c->tls);
 }
 
 void
@@ -142,8 +143,10 @@ gw_conn_free(struct gw_conn *c)
 		break;
 	}
 	gw_worker_conn_remove(c->worker, c);
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
+		gw_sockio_detach(&c->sockio);
 		bufferevent_free(c->bev);
+	}
 	free(c);
 }
 

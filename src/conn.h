@@ -12,6 +12,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "sockio.h"
+
 struct bufferevent;
 struct gw_worker;
 
@@ -24,6 +26,7 @@ enum gw_proto {
 struct gw_conn {
 	struct gw_worker *worker;
 	struct bufferevent *bev;
+	struct gw_sockio sockio; /* bev's socket I/O (sockio.h) */
 	bool tls;
 	enum gw_proto proto;
 	void *proto_ctx;         /* struct gw_h1_conn or gw_h2_conn */

@@ -573,8 +573,11 @@ h1_process(struct gw_h1_conn *h)
 static void
 h1_read_cb(struct bufferevent *bev, void *arg)
 {
+	struct gw_h1_conn *h = arg;
+
 	(void)bev;
-	h1_process(arg);
+	gw_sockio_read_more(&h->c->sockio, GW_SOCKIO_READ_MAX);
+	h1_process(h);
 }
 
 static void
@@ -582,6 +585,7 @@ h1_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct gw_h1_conn *h = arg;
 
+	gw_sockio_written(&h->c->sockio);
 	if (h->close_after_write) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			gw_conn_free(h->c);
@@ -636,7 +640,7 @@ gw_h1_server_start(struct gw_conn *c)
 	bufferevent_setcb(c->bev, h1_read_cb, h1_write_cb, h1_event_cb, h);
 	bufferevent_setwatermark(c->bev, EV_WRITE, GW_STREAM_LOW_WATER, 0);
 	h1_set_read_timeout(h, c->worker->idle_timeout_ns);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	gw_sockio_enable(&c->sockio, c->bev, EV_READ | EV_WRITE);
 	h1_process(h);
 	return 0;
 }

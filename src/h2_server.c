@@ -1308,6 +1308,7 @@ h2_readcb(struct bufferevent *bev, void *arg)
 {
 	struct gw_conn *c = arg;
 
+	gw_sockio_read_more(&c->sockio, GW_SOCKIO_READ_MAX);
 	if (h2_io(c->proto_ctx, true) != 0)
 		gw_conn_free(c);
 }
@@ -1318,6 +1319,7 @@ h2_writecb(struct bufferevent *bev, void *arg)
 	struct gw_conn *c = arg;
 	struct gw_h2_conn *h2 = c->proto_ctx;
 
+	gw_sockio_written(&c->sockio);
 	if (h2->draining) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			gw_conn_free(c);
@@ -1511,7 +1513,7 @@ h2_conn_new(struct gw_conn *c)
 	 * open streams may be quiet for long; the idle timer covers a
 	 * connection without streams. */
 	bufferevent_set_timeouts(c->bev, NULL, &h2->idle_tv);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	gw_sockio_enable(&c->sockio, c->bev, EV_READ | EV_WRITE);
 	h2_idle_update(h2);
 	return h2;
 }

@@ -199,6 +199,7 @@ struct gw_upstream {
 
 	/* --- the connection ------------------------------------------- */
 	struct bufferevent *bev;     /* from connected (TLS: handshaking) */
+	struct gw_sockio sockio;      /* bev's socket I/O, once ready */
 	int fd;                      /* during the TCP connect, else -1 */
 	struct event *conn_ev;       /* EV_WRITE on fd while connecting */
 	struct event *timer;         /* connect deadline, then idle expiry */
@@ -419,6 +420,7 @@ up_close_conn(struct gw_upstream *up)
 		up->fd = -1;
 	}
 	if (up->bev != NULL) {
+		gw_sockio_detach(&up->sockio);
 		bufferevent_free(up->bev);
 		up->bev = NULL;
 	}
@@ -893,6 +895,8 @@ static void
 up_ready(struct gw_upstream *up)
 {
 	evtimer_del(up->timer);
+	gw_sockio_attach(&up->sockio, &up->pool->w->flusher, up->bev,
+	    up->pool->host->tls);
 	if (up->kind == UP_H2_CONN) {
 		h2c_ready(up);
 		return;
@@ -901,7 +905,8 @@ up_ready(struct gw_upstream *up)
 	/* The write callback fires once the output drains to the low
 	 * watermark: time to move more request body. */
 	bufferevent_setwatermark(up->bev, EV_WRITE, GW_STREAM_LOW_WATER, 0);
-	bufferevent_enable(up->bev, EV_WRITE | (up->paused ? 0 : EV_READ));
+	gw_sockio_enable(&up->sockio, up->bev,
+	    EV_WRITE | (up->paused ? 0 : EV_READ));
 	up->state = UP_BUSY;
 	/* A stream that let go while we connected closed us: we have one. */
 	up_kick(up);
@@ -1538,6 +1543,8 @@ up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct gw_upstream *up = arg;
 
+	if (up->state == UP_BUSY)
+		gw_sockio_read_more(&up->sockio, GW_SOCKIO_READ_MAX);
 	up_enter(up);
 	if (up->state == UP_IDLE) {
 		/* A reply to nothing (often a 408 before a close): the
@@ -1558,6 +1565,7 @@ up_write_cb(struct bufferevent *bev, void *arg)
 	struct gw_upstream *up = arg;
 
 	(void)bev;
+	gw_sockio_written(&up->sockio);
 	up_enter(up);
 	if (up->state == UP_BUSY)
 		up_pump_body(up);
@@ -2350,6 +2358,7 @@ h2c_read_cb(struct bufferevent *bev, void *arg)
 	struct gw_upstream *c = arg;
 
 	(void)bev;
+	gw_sockio_read_more(&c->sockio, GW_SOCKIO_READ_MAX);
 	up_enter(c);
 	h2c_io(c, true);
 	up_leave(c);
@@ -2361,6 +2370,7 @@ h2c_write_cb(struct bufferevent *bev, void *arg)
 	struct gw_upstream *c = arg;
 
 	(void)bev;
+	gw_sockio_written(&c->sockio);
 	up_enter(c);
 	h2c_io(c, false);
 	up_leave(c);
@@ -2431,7 +2441,7 @@ h2c_ready(struct gw_upstream *c)
 
 	bufferevent_setcb(c->bev, h2c_read_cb, h2c_write_cb, h2c_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, UP_H2_OUT_LOW, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	gw_sockio_enable(&c->sockio, c->bev, EV_READ | EV_WRITE);
 	c->state = UP_BUSY;
 	up_kick(c);
 	TAILQ_FOREACH(hs, &c->h2->streams, h2entry)

@@ -216,6 +216,7 @@ gw_worker_create(int id, const int *fds, size_t nfds,
 	w->wake = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST,
 	    wake_cb, w);
 	event_add(w->wake, NULL);
+	gw_flusher_init(&w->flusher, w->base);
 	w->listeners = xcalloc(nfds ? nfds : 1, sizeof(*w->listeners));
 	for (i = 0; i < nfds; i++) {
 		int fd = dup(fds[i]);
@@ -294,6 +295,7 @@ gw_worker_join_destroy(struct gw_worker *w)
 	if (w->grace_timer != NULL)
 		event_free(w->grace_timer);
 	event_free(w->wake);
+	gw_flusher_fini(&w->flusher);
 	close(w->wake_fd);
 	evdns_base_free(w->dns, 0);
 	event_base_free(w->base);

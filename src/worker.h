@@ -14,6 +14,8 @@
 
 #include <openssl/ssl.h>
 
+#include "sockio.h"
+
 struct event;
 struct event_base;
 struct evdns_base;
@@ -67,6 +69,7 @@ struct gw_worker {
 	struct event *grace_timer;
 	struct gw_worker_settings set;
 	struct gw_worker_stats stats;
+	struct gw_flusher flusher;   /* batches socket writes (sockio.h) */
 	/* Front limits and timeouts resolved from the config (ns). */
 	int64_t header_timeout_ns;
 	int64_t idle_timeout_ns;

@@ -436,6 +436,7 @@ setup(void **state)
 	t->base = event_base_new();
 	assert_non_null(t->base);
 	t->w.base = t->base;
+	gw_flusher_init(&t->w.flusher, t->base);
 	t->w.max_concurrent_streams = 100;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	evutil_make_socket_nonblocking(sv[0]);
@@ -446,6 +447,7 @@ setup(void **state)
 	t->c->bev = bufferevent_socket_new(t->base, sv[0],
 	    BEV_OPT_CLOSE_ON_FREE);
 	assert_non_null(t->c->bev);
+	gw_sockio_attach(&t->c->sockio, &t->w.flusher, t->c->bev, false);
 	snprintf(t->c->peer_ip, sizeof t->c->peer_ip, "127.0.0.1");
 	t->c->peer_port = 4242;
 	t->cout = evbuffer_new();
@@ -467,6 +469,7 @@ teardown(void **state)
 	close(t->fd);
 	evbuffer_free(t->cout);
 	mock_done();
+	gw_flusher_fini(&t->w.flusher);
 	event_base_free(t->base);
 	free(t);
 	T = NULL;

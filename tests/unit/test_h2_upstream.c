@@ -463,6 +463,7 @@ env_setup(void **state)
 	e->tick = event_new(e->base, -1, EV_PERSIST, tick_cb, NULL);
 	event_add(e->tick, &tv);
 	e->w.base = e->base;
+	gw_flusher_init(&e->w.flusher, e->base);
 	server_init(&e->s, e->base);
 	e->host.name = xstrdup("127.0.0.1");
 	e->host.port = e->s.port;
@@ -482,6 +483,7 @@ env_teardown(void **state)
 	server_dispose(&e->s);
 	RUN_FOR(e, 20);
 	event_free(e->tick);
+	gw_flusher_fini(&e->w.flusher);
 	event_base_free(e->base);
 	free(e->host.name);
 	free(e);

@@ -575,6 +575,7 @@ env_setup(void **state)
 	e->tick = event_new(e->base, -1, EV_PERSIST, tick_cb, NULL);
 	event_add(e->tick, &tv);
 	e->w.base = e->base;
+	gw_flusher_init(&e->w.flusher, e->base);
 	/* No name servers: names come from the hosts entries only. */
 	e->w.dns = evdns_base_new(e->base, 0);
 	evdns_base_load_hosts(e->w.dns, NULL);
@@ -595,6 +596,7 @@ env_teardown(void **state)
 	RUN_FOR(e, 20);
 	event_free(e->tick);
 	evdns_base_free(e->w.dns, 0);
+	gw_flusher_fini(&e->w.flusher);
 	event_base_free(e->base);
 	SSL_CTX_free(e->client_tls);
 	free(e->host.name);

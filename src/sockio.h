@@ -1,0 +1,85 @@
+/*
+ * sockio.h: the socket I/O of plaintext bufferevents, made cheaper.
+ *
+ * Writes.  A socket bufferevent with EV_WRITE enabled adds its write
+ * event to epoll whenever data lands in an empty output and removes it
+ * once the output drains: two epoll_ctl calls and a loop turn per
+ * response, on both sides of the proxy.  Here EV_WRITE stays disabled
+ * while the socket keeps up.  Data added to an attached output queues
+ * it on the worker's flusher; at the end of the current pass of the
+ * event loop the flusher writes each queued output straight to its
+ * socket (one writev for everything the pass produced).  Only what the
+ * kernel does not take enables EV_WRITE, and libevent writes the rest as
+ * usual; the owner's write callback then calls gw_sockio_written(),
+ * which disables EV_WRITE again once the output is empty.
+ *
+ * The owner's write callback keeps its meaning (the output drained to
+ * its low watermark): after a flush that wrote everything the flusher
+ * runs it through bufferevent_trigger().  Errors are left to libevent:
+ * a failed write enables EV_WRITE, whose callback reports the error to
+ * the owner's event callback as before.
+ *
+ * Reads.  libevent 2.1 reads at most 4096 bytes per readiness
+ * (EVBUFFER_MAX_READ), so a 64 KiB body costs 16 trips through epoll.
+ * The owner's read callback calls gw_sockio_read_more() first: after a
+ * read that may have been cut short it takes what else the socket holds
+ * in one readv, up to a bound on what waits in the input.  End of file
+ * and errors are left to libevent's next read, which reports them.
+ *
+ * TLS bufferevents are not attached (their buffers are not the
+ * socket's), nor is anything while the worker has no flusher (some unit
+ * tests): gw_sockio_enable() then enables EV_WRITE as a plain
+ * bufferevent wants, and the other calls do nothing.
+ */
+#ifndef GW_SOCKIO_H
+#define GW_SOCKIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+struct bufferevent;
+struct event;
+struct event_base;
+struct evbuffer_cb_entry;
+
+/* One per worker thread. */
+struct gw_flusher {
+	struct event *ev;        /* NULL: not initialised, nothing batches */
+	TAILQ_HEAD(, gw_sockio) queue;
+};
+
+/* One per bufferevent, embedded in the bufferevent's owner. */
+struct gw_sockio {
+	struct bufferevent *bev;         /* NULL: not attached */
+	struct gw_flusher *fl;
+	struct evbuffer_cb_entry *cb;
+	TAILQ_ENTRY(gw_sockio) entry;
+	bool queued;
+};
+
+/* libevent 2.1's largest single read (EVBUFFER_MAX_READ). */
+#define GW_SOCKIO_LIBEVENT_READ 4096
+/* What the read callbacks let wait in an input: four h2 DATA frames of
+ * the default size, or a 64 KiB body in one go. */
+#define GW_SOCKIO_READ_MAX (64 * 1024)
+
+void gw_flusher_init(struct gw_flusher *fl, struct event_base *base);
+void gw_flusher_fini(struct gw_flusher *fl);
+
+/* Takes over bev's socket I/O when bev is a plaintext socket and fl is
+ * initialised; else leaves bev alone.  Disables EV_WRITE when it
+ * attaches.  Detach before freeing bev. */
+void gw_sockio_attach(struct gw_sockio *s, struct gw_flusher *fl,
+    struct bufferevent *bev, bool tls);
+void gw_sockio_detach(struct gw_sockio *s);
+/* bufferevent_enable(bev, what), minus EV_WRITE when s is attached. */
+void gw_sockio_enable(struct gw_sockio *s, struct bufferevent *bev,
+    short what);
+/* First thing in the owner's write callback. */
+void gw_sockio_written(struct gw_sockio *s);
+/* First thing in the owner's read callback: reads on while the input
+ * holds less than `limit` bytes. */
+void gw_sockio_read_more(struct gw_sockio *s, size_t limit);
+
+#endif
