@@ -1,7 +1,10 @@
 /*
  * h2_frame.c: see h2_frame.h.
  */
+#include <string.h>
+
 #include <event2/buffer.h>
+#include <nghttp2/nghttp2.h>
 
 #include "h2_frame.h"
 
@@ -26,4 +29,26 @@ gw_h2_frame_add_data(struct evbuffer *out, const uint8_t *framehd,
 	if (padlen > 1)
 		evbuffer_add(out, zeros, padlen - 1);
 	return 0;
+}
+
+uint8_t
+gw_h2_nv_flags(const uint8_t *name, size_t len)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+	} unique[] = {
+		{ "x-request-id", 12 }, { "x-correlation-id", 16 },
+		{ "traceparent", 11 }, { "x-b3-traceid", 12 },
+		{ "x-b3-spanid", 11 }, { "x-amzn-trace-id", 15 },
+	};
+	size_t i;
+
+	if (len < 11 || (name[0] != 'x' && name[0] != 't'))
+		return NGHTTP2_NV_FLAG_NONE;
+	for (i = 0; i < sizeof(unique) / sizeof(unique[0]); i++)
+		if (len == unique[i].len && memcmp(name, unique[i].name,
+		    len) == 0)
+			return NGHTTP2_NV_FLAG_NO_INDEX;
+	return NGHTTP2_NV_FLAG_NONE;
 }

@@ -22,4 +22,13 @@ struct evbuffer;
 int gw_h2_frame_add_data(struct evbuffer *out, const uint8_t *framehd,
     size_t padlen, struct evbuffer *src, size_t length);
 
+/*
+ * The nghttp2_nv flags of a field by its lower-case name.  A value that
+ * is new on every message (request ids, trace ids) would enter HPACK's
+ * dynamic table each time (RFC 7541 6.2.1) and evict the fields that do
+ * repeat, at the cost of an allocation and a table search on both ends:
+ * such fields go without indexing.
+ */
+uint8_t gw_h2_nv_flags(const uint8_t *name, size_t len);
+
 #endif

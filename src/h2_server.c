@@ -976,7 +976,7 @@ h2_nv_fields(nghttp2_nv *nv, const struct gw_hdr *hdrs, size_t n,
 		nv[k].namelen = h->name_len;
 		nv[k].value = (uint8_t *)(uintptr_t)h->value;
 		nv[k].valuelen = h->value_len;
-		nv[k].flags = NGHTTP2_NV_FLAG_NONE;
+		nv[k].flags = gw_h2_nv_flags(names, h->name_len);
 		names += h->name_len;
 		k++;
 	}

@@ -181,6 +181,10 @@ struct up_h2 {
 					struct (never inside its callback) */
 	struct up_list streams;      /* UP_H2_STREAM attached, by h2entry */
 	unsigned nstreams;           /* length of streams */
+	struct gw_upstream **byid;   /* the streams with an id, by id: open
+					addressing, linear probing */
+	unsigned byid_cap;           /* 0 or a power of two >= 2 * byid_n */
+	unsigned byid_n;
 	bool goaway;                 /* GOAWAY received: no new streams
 					here */
 };
@@ -350,6 +354,7 @@ up_maybe_free(struct gw_upstream *up)
 		return;
 	if (up->h2 != NULL) {
 		nghttp2_session_del(up->h2->session);
+		free(up->h2->byid);
 		free(up->h2);
 	}
 	event_free(up->kick);
@@ -1657,15 +1662,85 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 #define UP_H2_OUT_LOW (16 * 1024)    /* the write callback resumes it */
 #define UP_H2_MAX_OUTBOUND_ACK 128
 
+/*
+ * Streams by id.  Every frame names its stream, and a connection carries
+ * hundreds: a list walk per frame showed at the top of the profile.
+ * Client stream ids are consecutive odd numbers, so id / 2 spreads them
+ * over the slots as well as any hash.
+ */
+static unsigned
+h2c_slot(const struct up_h2 *h, int32_t sid)
+{
+	return ((uint32_t)sid >> 1) & (h->byid_cap - 1);
+}
+
+static void
+h2c_byid_insert(struct up_h2 *h, struct gw_upstream *hs)
+{
+	unsigned i = h2c_slot(h, hs->sid);
+
+	while (h->byid[i] != NULL)
+		i = (i + 1) & (h->byid_cap - 1);
+	h->byid[i] = hs;
+}
+
+/* Files hs (its sid just assigned) under its id. */
+static void
+h2c_byid_add(struct up_h2 *h, struct gw_upstream *hs)
+{
+	struct gw_upstream **old = h->byid;
+	unsigned i, oldcap = h->byid_cap;
+
+	if ((h->byid_n + 1) * 2 > h->byid_cap) {
+		h->byid_cap = oldcap == 0 ? 64 : oldcap * 2;
+		h->byid = xcalloc(h->byid_cap, sizeof(*h->byid));
+		for (i = 0; i < oldcap; i++)
+			if (old[i] != NULL)
+				h2c_byid_insert(h, old[i]);
+		free(old);
+	}
+	h2c_byid_insert(h, hs);
+	h->byid_n++;
+}
+
+/* Takes hs out; the entries behind it move up so that no probe stops
+ * short of them. */
+static void
+h2c_byid_remove(struct up_h2 *h, struct gw_upstream *hs)
+{
+	unsigned mask = h->byid_cap - 1, i, j, k;
+
+	if (h->byid_cap == 0)
+		return;
+	for (i = h2c_slot(h, hs->sid); h->byid[i] != hs; i = (i + 1) & mask)
+		if (h->byid[i] == NULL)
+			return;
+	h->byid[i] = NULL;
+	h->byid_n--;
+	for (j = (i + 1) & mask; h->byid[j] != NULL; j = (j + 1) & mask) {
+		k = h2c_slot(h, h->byid[j]->sid);
+		/* Moves j to the hole at i unless its home k lies in
+		 * (i, j], cyclically. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		h->byid[i] = h->byid[j];
+		h->byid[j] = NULL;
+		i = j;
+	}
+}
+
 /* The stream of connection c with id sid, or NULL (released, unknown). */
 static struct gw_upstream *
 h2c_find(struct gw_upstream *c, int32_t sid)
 {
+	struct up_h2 *h = c->h2;
 	struct gw_upstream *hs;
+	unsigned i;
 
-	if (sid <= 0)
+	if (sid <= 0 || h->byid_cap == 0)
 		return NULL;
-	TAILQ_FOREACH(hs, &c->h2->streams, h2entry)
+	for (i = h2c_slot(h, sid); (hs = h->byid[i]) != NULL;
+	    i = (i + 1) & (h->byid_cap - 1))
 		if (hs->sid == sid)
 			return hs;
 	return NULL;
@@ -1754,6 +1829,8 @@ h2s_unlink(struct gw_upstream *hs)
 		return;
 	TAILQ_REMOVE(&c->h2->streams, hs, h2entry);
 	c->h2->nstreams--;
+	if (hs->sid > 0)
+		h2c_byid_remove(c->h2, hs);
 	hs->sess = NULL;
 	h2c_idle(c);
 }
@@ -1910,7 +1987,8 @@ h2s_submit(struct gw_upstream *hs)
 			continue;
 		for (j = 0; j < h->name_len; j++)
 			q[j] = (char)tolower((unsigned char)h->name[j]);
-		nv[n++] = UP_NV(q, h->name_len, h->value, h->value_len);
+		nv[n] = UP_NV(q, h->name_len, h->value, h->value_len);
+		nv[n++].flags = gw_h2_nv_flags((uint8_t *)q, h->name_len);
 		q += h->name_len;
 	}
 	hs->req_complete = st->req_done &&
@@ -1926,6 +2004,7 @@ h2s_submit(struct gw_upstream *hs)
 		return -1;
 	}
 	hs->sid = sid;
+	h2c_byid_add(hs->sess->h2, hs);
 	return 0;
 }
 
