@@ -184,6 +184,7 @@ struct up_h2 {
 	struct gw_upstream **byid;   /* the streams with an id, by id: open
 					addressing, linear probing */
 	unsigned byid_cap;           /* 0 or a power of two >= 2 * byid_n */
+	unsigned byid_shift;         /* 32 - log2(byid_cap) */
 	unsigned byid_n;
 	bool goaway;                 /* GOAWAY received: no new streams
 					here */
@@ -1665,13 +1666,15 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 /*
  * Streams by id.  Every frame names its stream, and a connection carries
  * hundreds: a list walk per frame showed at the top of the profile.
- * Client stream ids are consecutive odd numbers, so id / 2 spreads them
- * over the slots as well as any hash.
+ * Client stream ids are consecutive odd numbers: placed at id / 2 they
+ * would form one long run of full slots, which every removal walks, so
+ * they are scattered by Fibonacci hashing (Knuth 6.4).
  */
 static unsigned
 h2c_slot(const struct up_h2 *h, int32_t sid)
 {
-	return ((uint32_t)sid >> 1) & (h->byid_cap - 1);
+	return (unsigned)((((uint32_t)sid >> 1) * 2654435769u) >>
+	    h->byid_shift);
 }
 
 static void
@@ -1693,6 +1696,7 @@ h2c_byid_add(struct up_h2 *h, struct gw_upstream *hs)
 
 	if ((h->byid_n + 1) * 2 > h->byid_cap) {
 		h->byid_cap = oldcap == 0 ? 64 : oldcap * 2;
+		h->byid_shift = oldcap == 0 ? 32 - 6 : h->byid_shift - 1;
 		h->byid = xcalloc(h->byid_cap, sizeof(*h->byid));
 		for (i = 0; i < oldcap; i++)
 			if (old[i] != NULL)
