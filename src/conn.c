@@ -82,7 +82,6 @@ gw_conn_accept(struct gw_worker *w, int fd, struct sockaddr *sa, int salen)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = xcalloc(1, sizeof(*c));
 	c->worker = w;
-	memcpy(&c->peer, sa, GW_MIN((size_t)salen, sizeof(c->peer)));
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
 

@@ -30,7 +30,6 @@ struct gw_conn {
 	bool tls;
 	enum gw_proto proto;
 	void *proto_ctx;         /* struct gw_h1_conn or gw_h2_conn */
-	struct sockaddr_storage peer;
 	char peer_ip[48];        /* text form of the peer address */
 	uint16_t peer_port;
 	char local_port[8];

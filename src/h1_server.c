@@ -11,6 +11,13 @@
  * gw_h1_server_free.  Front operations called by the stream never free
  * anything; they schedule the kick event instead, so the stream and
  * upstream code up the stack stay valid.
+ *
+ * An idle keep-alive connection parks: once it has been idle for
+ * H1_PARK_DELAY_MS with nothing queued either way, its bufferevent (and
+ * the buffers and events that come with it, most of a connection's
+ * memory) is freed and the kick event waits on the socket instead, with
+ * the idle timeout.  The first byte of the next request unparks it.  A
+ * busy connection never waits that long, so it never pays for parking.
  */
 #define GW_LOG_MODULE "h1"
 #include "h1_server.h"
@@ -19,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -40,6 +48,7 @@
 /* Pipelined input held while a response is pending: past it, stop
  * reading. */
 #define H1_MAX_PIPELINED (64 * 1024)
+#define H1_PARK_DELAY_MS 50
 
 enum h1_state {
 	H1_IDLE = 0,             /* between requests (keep-alive) */
@@ -70,7 +79,13 @@ struct gw_h1_conn {
 	size_t scan_from;        /* head search resumes here */
 	/* connection */
 	bool close_after_write;
-	struct event *kick;      /* deferred work: finish / resume / close */
+	/* Deferred work (finish / resume / close), activated with EV_READ;
+	 * idle, it times out into parking; parked, it waits on the socket
+	 * (see the top of the file). */
+	struct event *kick;
+	int parked_fd;           /* -1, or the socket of a parked connection */
+	/* Made when first needed: most heads come whole, many requests have
+	 * no body. */
 	struct event *head_timer;/* deadline for a whole request head */
 	bool head_timer_on;
 	struct evbuffer *tmp;    /* body bytes on their way to the stream */
@@ -78,6 +93,9 @@ struct gw_h1_conn {
 
 static const struct gw_front_ops h1_front_ops;
 static void h1_process(struct gw_h1_conn *h);
+static void kick_cb(evutil_socket_t, short, void *);
+static void h1_kick(struct gw_h1_conn *h);
+static void h1_set_read_timeout(struct gw_h1_conn *h, int64_t ns);
 static void h1_read_cb(struct bufferevent *, void *);
 static void h1_write_cb(struct bufferevent *, void *);
 static void h1_event_cb(struct bufferevent *, short, void *);
@@ -124,7 +142,7 @@ reason_phrase(int status)
 static void
 h1_schedule(struct gw_h1_conn *h)
 {
-	event_active(h->kick, EV_TIMEOUT, 0);
+	event_active(h->kick, EV_READ, 0);
 }
 
 static struct evbuffer *
@@ -186,6 +204,86 @@ head_timer_cb(evutil_socket_t fd, short what, void *arg)
 		h1_error(h, 408, "request head timeout");
 }
 
+/* The connection's bufferevent, with this front's callbacks and timeouts
+ * (at the start, and again when a parked connection wakes up). */
+static void
+h1_bev_setup(struct gw_h1_conn *h)
+{
+	struct gw_conn *c = h->c;
+
+	bufferevent_setcb(c->bev, h1_read_cb, h1_write_cb, h1_event_cb, h);
+	bufferevent_setwatermark(c->bev, EV_WRITE, GW_STREAM_LOW_WATER, 0);
+	h1_set_read_timeout(h, c->worker->idle_timeout_ns);
+	gw_sockio_enable(&c->sockio, c->bev, EV_READ | EV_WRITE);
+}
+
+/* Idle: park after H1_PARK_DELAY_MS unless a request comes first (the
+ * kick then fires with nothing to do). */
+static void
+h1_arm_park(struct gw_h1_conn *h)
+{
+	static const struct timeval delay = { H1_PARK_DELAY_MS / 1000,
+	    (H1_PARK_DELAY_MS % 1000) * 1000 };
+
+	if (h->state == H1_IDLE && !h->c->tls && !h->c->closing)
+		event_add(h->kick, &delay);
+}
+
+static void
+h1_park(struct gw_h1_conn *h)
+{
+	struct gw_conn *c = h->c;
+	struct timeval tv;
+	int64_t ns = c->worker->idle_timeout_ns;
+	int fd;
+
+	if (h->state != H1_IDLE || h->st != NULL || c->closing)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		/* A response still on its way out: not idle yet. */
+		h1_arm_park(h);
+		return;
+	}
+	fd = bufferevent_getfd(c->bev);
+	gw_sockio_detach(&c->sockio);
+	/* Keeps the socket open through the free. */
+	bufferevent_setfd(c->bev, -1);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	h->parked_fd = fd;
+	event_assign(h->kick, c->worker->base, fd, EV_READ, kick_cb, h);
+	tv.tv_sec = ns / GW_NS_PER_S;
+	tv.tv_usec = (ns % GW_NS_PER_S) / 1000;
+	event_add(h->kick, ns > 0 ? &tv : NULL);
+}
+
+/* The parked socket is readable (or the kick was activated): back to a
+ * bufferevent, and whatever came is read now. */
+static void
+h1_unpark(struct gw_h1_conn *h)
+{
+	struct gw_conn *c = h->c;
+	int fd = h->parked_fd;
+
+	event_del(h->kick);
+	event_assign(h->kick, c->worker->base, -1, 0, kick_cb, h);
+	h->parked_fd = -1;
+	c->bev = bufferevent_socket_new(c->worker->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		gw_conn_free(c);
+		return;
+	}
+	gw_sockio_attach(&c->sockio, &c->worker->flusher, c->bev, false);
+	h1_bev_setup(h);
+	gw_sockio_read(&c->sockio, GW_SOCKIO_READ_MAX);
+	h1_process(h);
+	if (c->proto_ctx == h)
+		h1_arm_park(h);
+}
+
 static void
 kick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -193,7 +291,29 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 	struct gw_conn *c = h->c;
 
 	(void)fd;
-	(void)what;
+	if (h->parked_fd != -1) {
+		if (what & EV_READ)
+			h1_unpark(h);
+		else
+			gw_conn_free(c);         /* the idle timeout */
+		return;
+	}
+	if (!(what & EV_READ)) {
+		h1_park(h);
+		return;
+	}
+	h1_kick(h);
+	/* h is gone if the connection upgraded to HTTP/2. */
+	if (c->proto_ctx == h)
+		h1_arm_park(h);
+}
+
+/* The kick's deferred work. */
+static void
+h1_kick(struct gw_h1_conn *h)
+{
+	struct gw_conn *c = h->c;
+
 	if (h->state == H1_CLOSING) {
 		if (evbuffer_get_length(h1_out(h)) == 0)
 			gw_conn_free(c);
@@ -383,6 +503,9 @@ h1_read_head(struct gw_h1_conn *h)
 
 			tv.tv_sec = ns / GW_NS_PER_S;
 			tv.tv_usec = (ns % GW_NS_PER_S) / 1000;
+			if (h->head_timer == NULL)
+				h->head_timer = evtimer_new(
+				    h->c->worker->base, head_timer_cb, h);
 			evtimer_add(h->head_timer, &tv);
 			h->head_timer_on = true;
 		}
@@ -497,6 +620,8 @@ h1_read_body(struct gw_h1_conn *h)
 	bool done = false;
 	int rc;
 
+	if (h->tmp == NULL)
+		h->tmp = evbuffer_new();
 	if (h->body_kind == GW_H1_BODY_LENGTH) {
 		n = (size_t)GW_MIN((uint64_t)avail, h->body_left);
 		if (n > 0)
@@ -633,15 +758,13 @@ gw_h1_server_start(struct gw_conn *c)
 
 	h->c = c;
 	h->kick = event_new(c->worker->base, -1, 0, kick_cb, h);
-	h->head_timer = evtimer_new(c->worker->base, head_timer_cb, h);
-	h->tmp = evbuffer_new();
+	h->parked_fd = -1;
 	c->proto = GW_PROTO_H1;
 	c->proto_ctx = h;
-	bufferevent_setcb(c->bev, h1_read_cb, h1_write_cb, h1_event_cb, h);
-	bufferevent_setwatermark(c->bev, EV_WRITE, GW_STREAM_LOW_WATER, 0);
-	h1_set_read_timeout(h, c->worker->idle_timeout_ns);
-	gw_sockio_enable(&c->sockio, c->bev, EV_READ | EV_WRITE);
+	h1_bev_setup(h);
 	h1_process(h);
+	if (c->proto_ctx == h)
+		h1_arm_park(h);
 	return 0;
 }
 
@@ -658,8 +781,12 @@ gw_h1_server_free(struct gw_conn *c)
 		gw_stream_destroy(h->st);
 	}
 	event_free(h->kick);
-	event_free(h->head_timer);
-	evbuffer_free(h->tmp);
+	if (h->parked_fd != -1)
+		close(h->parked_fd);
+	if (h->head_timer != NULL)
+		event_free(h->head_timer);
+	if (h->tmp != NULL)
+		evbuffer_free(h->tmp);
 	free(h);
 	c->proto_ctx = NULL;
 	c->proto = GW_PROTO_SNIFF;
@@ -671,7 +798,9 @@ gw_h1_server_shutdown(struct gw_conn *c)
 	struct gw_h1_conn *h = c->proto_ctx;
 
 	/* Idle connections go now; busy ones after their response. */
-	if (h->state == H1_IDLE)
+	if (h->parked_fd != -1)
+		gw_conn_free(c);
+	else if (h->state == H1_IDLE)
 		h1_close(h);
 	else
 		h->keep_alive = false;

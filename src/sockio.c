@@ -150,6 +150,15 @@ gw_sockio_written(struct gw_sockio *f)
 void
 gw_sockio_read_more(struct gw_sockio *f, size_t limit)
 {
+	/* Less than libevent's cap came in: the socket had no more. */
+	if (f->bev != NULL && evbuffer_get_length(bufferevent_get_input(
+	    f->bev)) >= GW_SOCKIO_LIBEVENT_READ)
+		gw_sockio_read(f, limit);
+}
+
+void
+gw_sockio_read(struct gw_sockio *f, size_t limit)
+{
 	struct evbuffer_iovec v[2];
 	struct evbuffer *in;
 	size_t len;
@@ -160,8 +169,7 @@ gw_sockio_read_more(struct gw_sockio *f, size_t limit)
 		return;
 	in = bufferevent_get_input(f->bev);
 	len = evbuffer_get_length(in);
-	/* Less than libevent's cap came in: the socket had no more. */
-	if (len < GW_SOCKIO_LIBEVENT_READ || len >= limit)
+	if (len >= limit)
 		return;
 	/* The input's end is frozen for everyone but the bufferevent's
 	 * own read; this is such a read. */

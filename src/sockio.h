@@ -81,5 +81,8 @@ void gw_sockio_written(struct gw_sockio *s);
 /* First thing in the owner's read callback: reads on while the input
  * holds less than `limit` bytes. */
 void gw_sockio_read_more(struct gw_sockio *s, size_t limit);
+/* Reads what the socket holds now, while the input holds less than
+ * `limit` bytes (one readv; end of file and errors as above). */
+void gw_sockio_read(struct gw_sockio *s, size_t limit);
 
 #endif
