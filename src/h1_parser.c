@@ -58,6 +58,38 @@ is_field_char(unsigned char c)
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
+/*
+ * True if every byte of [p, e) is a field char.  Eight bytes at a time
+ * first: a word with no byte below 0x20 and none equal to 0x7f is all
+ * field chars (bytes from 0x80 up are obs-text, allowed).  A word that
+ * fails the test (HTAB, or a bad byte) is looked at byte by byte.
+ */
+static bool
+field_chars_ok(const unsigned char *p, const unsigned char *e)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t w, del;
+	int i;
+
+	while (e - p >= 8) {
+		memcpy(&w, p, 8);
+		del = w ^ (0x7f * ones);
+		/* A byte below 0x20 in w, or a zero byte in del (0x7f). */
+		if ((((w - 0x20 * ones) & ~w) | ((del - ones) & ~del)) &
+		    highs) {
+			for (i = 0; i < 8; i++)
+				if (!is_field_char(p[i]))
+					return false;
+		}
+		p += 8;
+	}
+	for (; p < e; p++)
+		if (!is_field_char(*p))
+			return false;
+	return true;
+}
+
 static inline bool
 is_ows(unsigned char c)
 {
@@ -467,18 +499,19 @@ parse_fields(const unsigned char **pp, const unsigned char *end,
 		colon = p++;
 		while (p < end && is_ows(*p))
 			p++;
-		value = vend = p;
-		for (;;) {
-			if (p == end)
-				return GW_ERR_AGAIN;
-			if (*p == '\r')
-				break;
-			if (!is_field_char(*p))
-				return GW_H1_ERR_BAD;
-			if (!is_ows(*p))
-				vend = p + 1;
-			p++;
-		}
+		/* The value runs to CR (found by memchr, which is fast on long
+		 * values); then every byte of it is checked (of a partial
+		 * value too: garbage is refused at once), and trailing
+		 * whitespace is not part of it. */
+		value = p;
+		p = memchr(p, '\r', (size_t)(end - p));
+		if (!field_chars_ok(value, p != NULL ? p : end))
+			return GW_H1_ERR_BAD;
+		vend = p != NULL ? p : end;
+		if (p == NULL)
+			return GW_ERR_AGAIN;
+		while (vend > value && is_ows(vend[-1]))
+			vend--;
 		if (p + 1 == end)
 			return GW_ERR_AGAIN;
 		if (p[1] != '\n')

@@ -462,6 +462,31 @@ try_upgrade_h2c(struct gw_h1_conn *h, struct gw_req_head *head,
 	return true;
 }
 
+/*
+ * The length of the head at the start of `in` (through LF CR LF or LF LF),
+ * searched from `from`, when the input's first chunk holds all `len`
+ * bytes; 0 if not found there.
+ */
+static size_t
+h1_head_end(struct evbuffer *in, size_t len, size_t from)
+{
+	struct evbuffer_iovec v;
+	const char *b, *p, *e;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) != 1 || v.iov_len != len)
+		return 0;
+	b = v.iov_base;
+	e = b + len;
+	for (p = b + from; (p = memchr(p, '\n', (size_t)(e - p))) != NULL;
+	    p++) {
+		if (p + 1 < e && p[1] == '\n')
+			return (size_t)(p - b) + 2;
+		if (p + 2 < e && p[1] == '\r' && p[2] == '\n')
+			return (size_t)(p - b) + 3;
+	}
+	return 0;
+}
+
 /* Parses a head if one is complete; returns false when it must wait or
  * the connection is closing. */
 static bool
@@ -486,10 +511,18 @@ h1_read_head(struct gw_h1_conn *h)
 	}
 	/* The head ends at CRLF CRLF; a bare-LF head ends at LF LF and is
 	 * rejected by the parser, rather than waited for. */
-	evbuffer_ptr_set(in, &start, h->scan_from, EVBUFFER_PTR_SET);
-	p1 = evbuffer_search(in, "\n\r\n", 3, &start);
-	p2 = evbuffer_search(in, "\n\n", 2, &start);
-	if (p1.pos < 0 && p2.pos < 0) {
+	if ((end = h1_head_end(in, len, h->scan_from)) != 0) {
+		/* found where the input is one chunk (nearly always) */
+	} else if (evbuffer_peek(in, -1, NULL, NULL, 0) > 1) {
+		evbuffer_ptr_set(in, &start, h->scan_from, EVBUFFER_PTR_SET);
+		p1 = evbuffer_search(in, "\n\r\n", 3, &start);
+		p2 = evbuffer_search(in, "\n\n", 2, &start);
+		if (p1.pos >= 0 && (p2.pos < 0 || p1.pos < p2.pos))
+			end = (size_t)p1.pos + 3;
+		else if (p2.pos >= 0)
+			end = (size_t)p2.pos + 2;
+	}
+	if (end == 0) {
 		if (len > H1_MAX_HEAD) {
 			h1_error(h, 431, "request header fields too large");
 			return false;
@@ -511,10 +544,6 @@ h1_read_head(struct gw_h1_conn *h)
 		}
 		return false;
 	}
-	if (p1.pos >= 0 && (p2.pos < 0 || p1.pos < p2.pos))
-		end = (size_t)p1.pos + 3;
-	else
-		end = (size_t)p2.pos + 2;
 	if (end > H1_MAX_HEAD) {
 		h1_error(h, 431, "request header fields too large");
 		return false;

@@ -448,6 +448,56 @@ request_rejections(void **state)
 	run_rejects(request_rejects, GW_ARRAY_SIZE(request_rejects), false);
 }
 
+/* Field values are checked eight bytes at a time: every bad byte at every
+ * position of a long value is still refused, and HTAB and obs-text at
+ * every position are still allowed. */
+static void
+field_value_every_position(void **state)
+{
+	static const unsigned char bad[] = { 0x00, 0x01, 0x08, 0x0a, 0x0b,
+	    0x1f, 0x7f };
+	static const unsigned char good[] = { '\t', ' ', 0x21, 0x7e, 0x80,
+	    0xa0, 0xfe, 0xff };
+	struct gw_h1_request req;
+	char msg[256];
+	size_t pos, i, n;
+	int rv;
+
+	(void)state;
+	for (pos = 0; pos < 40; pos++) {
+		for (i = 0; i < sizeof(bad) + sizeof(good); i++) {
+			unsigned char c = i < sizeof(bad) ? bad[i] :
+			    good[i - sizeof(bad)];
+			char value[41];
+
+			memset(value, 'v', 40);
+			value[40] = '\0';
+			value[pos] = (char)c;
+			n = (size_t)snprintf(msg, sizeof(msg),
+			    "GET / HTTP/1.1\r\nHost: a\r\nX-Long: %.40s\r\n"
+			    "\r\n", value);
+			/* snprintf stops at a NUL: put the value in whole. */
+			memcpy(strstr(msg, "X-Long: ") + 8, value, 40);
+			n = strlen("GET / HTTP/1.1\r\nHost: a\r\nX-Long: ") +
+			    40 + 4;
+			rv = req_parse(msg, n, &req);
+			if (i < sizeof(bad) && rv != GW_H1_ERR_BAD)
+				fail_msg("byte 0x%02x at %zu: got %d", c, pos,
+				    rv);
+			if (i >= sizeof(bad) && rv != (int)n)
+				fail_msg("byte 0x%02x at %zu refused: %d", c,
+				    pos, rv);
+		}
+	}
+	/* A trailing HTAB is whitespace, not part of the value. */
+	n = strlen("GET / HTTP/1.1\r\nHost: a\r\nX: abcdefghijklmnop\t\t\r\n"
+	    "\r\n");
+	assert_int_equal(req_parse("GET / HTTP/1.1\r\nHost: a\r\n"
+	    "X: abcdefghijklmnop\t\t\r\n\r\n", n, &req), (int)n);
+	assert_int_equal(req.nheaders, 2);
+	assert_int_equal(hdrs[1].value_len, 16);
+}
+
 static void
 request_early_rejection(void **state)
 {
@@ -1178,6 +1228,7 @@ main(void)
 		cmocka_unit_test(request_targets),
 		cmocka_unit_test(request_rejections),
 		cmocka_unit_test(request_early_rejection),
+		cmocka_unit_test(field_value_every_position),
 		cmocka_unit_test(request_leading_empty_lines),
 		cmocka_unit_test(request_too_many_headers),
 		cmocka_unit_test(request_field_values),
