@@ -48,7 +48,7 @@
 /* Pipelined input held while a response is pending: past it, stop
  * reading. */
 #define H1_MAX_PIPELINED (64 * 1024)
-#define H1_PARK_DELAY_MS 50
+#define H1_PARK_DELAY_MS 20
 
 enum h1_state {
 	H1_IDLE = 0,             /* between requests (keep-alive) */

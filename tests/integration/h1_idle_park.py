@@ -1,6 +1,6 @@
 #!/usr/bin/python3 -B
 """h1_idle_park: an idle HTTP/1.1 keep-alive connection parks (its buffers
-freed, the socket watched alone) about 50 ms after its last response, and
+freed, the socket watched alone) 20 ms after its last response, and
 must behave as if it had not: the next request on it, whole, split, with
 a body or pipelined, is answered; the idle timeout still closes it; a
 client that goes away is noticed; shutdown closes parked connections at
