@@ -82,6 +82,7 @@ gw_conn_accept(struct gw_worker *w, int fd, struct sockaddr *sa, int salen)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = xcalloc(1, sizeof(*c));
 	c->worker = w;
+	c->parked_fd = -1;
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
 
@@ -146,7 +147,53 @@ gw_conn_free(struct gw_conn *c)
 		gw_sockio_detach(&c->sockio);
 		bufferevent_free(c->bev);
 	}
+	if (c->parked_fd != -1)
+		close(c->parked_fd);
 	free(c);
+}
+
+bool
+gw_conn_can_park(const struct gw_conn *c)
+{
+	return c->bev != NULL && !c->tls && !c->closing &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+void
+gw_conn_park(struct gw_conn *c, struct event *ev,
+    void (*cb)(int, short, void *), void *arg, int64_t idle_ns)
+{
+	struct timeval tv;
+	int fd = bufferevent_getfd(c->bev);
+
+	gw_sockio_detach(&c->sockio);
+	/* Keeps the socket open through the free. */
+	bufferevent_setfd(c->bev, -1);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	c->parked_fd = fd;
+	event_assign(ev, c->worker->base, fd, EV_READ, cb, arg);
+	tv.tv_sec = idle_ns / GW_NS_PER_S;
+	tv.tv_usec = (idle_ns % GW_NS_PER_S) / 1000;
+	event_add(ev, idle_ns > 0 ? &tv : NULL);
+}
+
+int
+gw_conn_unpark(struct gw_conn *c, struct event *ev,
+    void (*cb)(int, short, void *), void *arg)
+{
+	int fd = c->parked_fd;
+
+	event_del(ev);
+	event_assign(ev, c->worker->base, -1, 0, cb, arg);
+	c->bev = bufferevent_socket_new(c->worker->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		return -1;       /* parked_fd is closed with c */
+	c->parked_fd = -1;
+	gw_sockio_attach(&c->sockio, &c->worker->flusher, c->bev, false);
+	return 0;
 }
 
 void

@@ -12,12 +12,11 @@
  * anything; they schedule the kick event instead, so the stream and
  * upstream code up the stack stay valid.
  *
- * An idle keep-alive connection parks: once it has been idle for
- * H1_PARK_DELAY_MS with nothing queued either way, its bufferevent (and
- * the buffers and events that come with it, most of a connection's
- * memory) is freed and the kick event waits on the socket instead, with
- * the idle timeout.  The first byte of the next request unparks it.  A
- * busy connection never waits that long, so it never pays for parking.
+ * An idle keep-alive connection parks (conn.h) once it has been idle for
+ * H1_PARK_DELAY_MS with nothing queued either way: the kick event waits
+ * on the socket, with the idle timeout.  The first byte of the next
+ * request unparks it.  A busy connection never waits that long, so it
+ * never pays for parking.
  */
 #define GW_LOG_MODULE "h1"
 #include "h1_server.h"
@@ -83,7 +82,6 @@ struct gw_h1_conn {
 	 * idle, it times out into parking; parked, it waits on the socket
 	 * (see the top of the file). */
 	struct event *kick;
-	int parked_fd;           /* -1, or the socket of a parked connection */
 	/* Made when first needed: most heads come whole, many requests have
 	 * no body. */
 	struct event *head_timer;/* deadline for a whole request head */
@@ -233,29 +231,15 @@ static void
 h1_park(struct gw_h1_conn *h)
 {
 	struct gw_conn *c = h->c;
-	struct timeval tv;
-	int64_t ns = c->worker->idle_timeout_ns;
-	int fd;
 
-	if (h->state != H1_IDLE || h->st != NULL || c->closing)
+	if (h->state != H1_IDLE || h->st != NULL)
 		return;
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+	if (!gw_conn_can_park(c)) {
 		/* A response still on its way out: not idle yet. */
 		h1_arm_park(h);
 		return;
 	}
-	fd = bufferevent_getfd(c->bev);
-	gw_sockio_detach(&c->sockio);
-	/* Keeps the socket open through the free. */
-	bufferevent_setfd(c->bev, -1);
-	bufferevent_free(c->bev);
-	c->bev = NULL;
-	h->parked_fd = fd;
-	event_assign(h->kick, c->worker->base, fd, EV_READ, kick_cb, h);
-	tv.tv_sec = ns / GW_NS_PER_S;
-	tv.tv_usec = (ns % GW_NS_PER_S) / 1000;
-	event_add(h->kick, ns > 0 ? &tv : NULL);
+	gw_conn_park(c, h->kick, kick_cb, h, c->worker->idle_timeout_ns);
 }
 
 /* The parked socket is readable (or the kick was activated): back to a
@@ -264,19 +248,11 @@ static void
 h1_unpark(struct gw_h1_conn *h)
 {
 	struct gw_conn *c = h->c;
-	int fd = h->parked_fd;
 
-	event_del(h->kick);
-	event_assign(h->kick, c->worker->base, -1, 0, kick_cb, h);
-	h->parked_fd = -1;
-	c->bev = bufferevent_socket_new(c->worker->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		close(fd);
+	if (gw_conn_unpark(c, h->kick, kick_cb, h) != 0) {
 		gw_conn_free(c);
 		return;
 	}
-	gw_sockio_attach(&c->sockio, &c->worker->flusher, c->bev, false);
 	h1_bev_setup(h);
 	gw_sockio_read(&c->sockio, GW_SOCKIO_READ_MAX);
 	h1_process(h);
@@ -291,7 +267,7 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 	struct gw_conn *c = h->c;
 
 	(void)fd;
-	if (h->parked_fd != -1) {
+	if (c->parked_fd != -1) {
 		if (what & EV_READ)
 			h1_unpark(h);
 		else
@@ -787,7 +763,6 @@ gw_h1_server_start(struct gw_conn *c)
 
 	h->c = c;
 	h->kick = event_new(c->worker->base, -1, 0, kick_cb, h);
-	h->parked_fd = -1;
 	c->proto = GW_PROTO_H1;
 	c->proto_ctx = h;
 	h1_bev_setup(h);
@@ -810,8 +785,6 @@ gw_h1_server_free(struct gw_conn *c)
 		gw_stream_destroy(h->st);
 	}
 	event_free(h->kick);
-	if (h->parked_fd != -1)
-		close(h->parked_fd);
 	if (h->head_timer != NULL)
 		event_free(h->head_timer);
 	if (h->tmp != NULL)
@@ -827,7 +800,7 @@ gw_h1_server_shutdown(struct gw_conn *c)
 	struct gw_h1_conn *h = c->proto_ctx;
 
 	/* Idle connections go now; busy ones after their response. */
-	if (h->parked_fd != -1)
+	if (c->parked_fd != -1)
 		gw_conn_free(c);
 	else if (h->state == H1_IDLE)
 		h1_close(h);

@@ -443,6 +443,7 @@ setup(void **state)
 	evutil_make_socket_nonblocking(sv[1]);
 	t->fd = sv[1];
 	t->c = xcalloc(1, sizeof *t->c);
+	t->c->parked_fd = -1;
 	t->c->worker = &t->w;
 	t->c->bev = bufferevent_socket_new(t->base, sv[0],
 	    BEV_OPT_CLOSE_ON_FREE);
