@@ -703,11 +703,8 @@ h1_process(struct gw_h1_conn *h)
 static void
 h1_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct gw_h1_conn *h = arg;
-
 	(void)bev;
-	gw_sockio_read_more(&h->c->sockio, GW_SOCKIO_READ_MAX);
-	h1_process(h);
+	h1_process(arg);
 }
 
 static void

@@ -1308,7 +1308,6 @@ h2_readcb(struct bufferevent *bev, void *arg)
 {
 	struct gw_conn *c = arg;
 
-	gw_sockio_read_more(&c->sockio, GW_SOCKIO_READ_MAX);
 	if (h2_io(c->proto_ctx, true) != 0)
 		gw_conn_free(c);
 }

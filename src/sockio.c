@@ -10,9 +10,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include "log.h"
+
+static void sockio_read_cb(evutil_socket_t, short, void *);
 
 static void
 flush_queue(struct gw_sockio *f)
@@ -104,6 +107,8 @@ void
 gw_sockio_attach(struct gw_sockio *f, struct gw_flusher *fl,
     struct bufferevent *bev, bool tls)
 {
+	short enabled;
+
 	f->bev = NULL;
 	f->queued = false;
 	if (tls || fl == NULL || fl->ev == NULL)
@@ -116,16 +121,37 @@ gw_sockio_attach(struct gw_sockio *f, struct gw_flusher *fl,
 	bufferevent_disable(bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		flush_queue(f);
+	/* The bufferevent's read event calls us instead of libevent's read
+	 * (flags as bufferevent_socket_new gives them); enabling, disabling
+	 * and timeouts still go through the bufferevent. */
+	enabled = bufferevent_get_enabled(bev);
+	event_del(&bev->ev_read);
+	f->libevent_readcb = event_get_callback(&bev->ev_read);
+	event_assign(&bev->ev_read, bev->ev_base, bufferevent_getfd(bev),
+	    EV_READ | EV_PERSIST | EV_FINALIZE, sockio_read_cb, f);
+	if (enabled & EV_READ)
+		bufferevent_enable(bev, EV_READ);
 }
 
 void
 gw_sockio_detach(struct gw_sockio *f)
 {
+	short enabled;
+
 	if (f->bev == NULL)
 		return;
 	if (f->queued)
 		TAILQ_REMOVE(&f->fl->queue, f, entry);
 	evbuffer_remove_cb_entry(bufferevent_get_output(f->bev), f->cb);
+	/* The read event calls back into f: libevent's own callback goes
+	 * back (the bufferevent's finalizer, too, expects its argument). */
+	enabled = bufferevent_get_enabled(f->bev);
+	event_del(&f->bev->ev_read);
+	event_assign(&f->bev->ev_read, f->bev->ev_base,
+	    bufferevent_getfd(f->bev), EV_READ | EV_PERSIST | EV_FINALIZE,
+	    f->libevent_readcb, f->bev);
+	if (enabled & EV_READ)
+		bufferevent_enable(f->bev, EV_READ);
 	f->queued = false;
 	f->bev = NULL;
 }
@@ -147,38 +173,39 @@ gw_sockio_written(struct gw_sockio *f)
 		bufferevent_disable(f->bev, EV_WRITE);
 }
 
-void
-gw_sockio_read_more(struct gw_sockio *f, size_t limit)
+/*
+ * Reads what the socket holds into the input: one readv into the room a
+ * 4 KiB reservation gives (most messages fit), and when that fills, one
+ * more of up to `max` bytes.  No FIONREAD first, unlike libevent.
+ * Returns the bytes read, 0 at end of file, -1 with errno on error
+ * (EAGAIN: nothing there).
+ */
+static ssize_t
+sockio_fill(struct gw_sockio *f, size_t max)
 {
-	/* Less than libevent's cap came in: the socket had no more. */
-	if (f->bev != NULL && evbuffer_get_length(bufferevent_get_input(
-	    f->bev)) >= GW_SOCKIO_LIBEVENT_READ)
-		gw_sockio_read(f, limit);
-}
-
-void
-gw_sockio_read(struct gw_sockio *f, size_t limit)
-{
+	struct evbuffer *in = bufferevent_get_input(f->bev);
+	int fd = bufferevent_getfd(f->bev);
+	size_t want = GW_SOCKIO_FIRST_READ;
+	ssize_t total = 0, r;
 	struct evbuffer_iovec v[2];
-	struct evbuffer *in;
-	size_t len;
-	ssize_t r;
 	int i, n;
 
-	if (f->bev == NULL)
-		return;
-	in = bufferevent_get_input(f->bev);
-	len = evbuffer_get_length(in);
-	if (len >= limit)
-		return;
 	/* The input's end is frozen for everyone but the bufferevent's
 	 * own read; this is such a read. */
 	evbuffer_unfreeze(in, 0);
-	n = evbuffer_reserve_space(in, (ev_ssize_t)(limit - len), v, 2);
-	if (n > 0) {
-		r = readv(bufferevent_getfd(f->bev), (struct iovec *)v, n);
-		if (r < 0)
-			r = 0;
+	for (;;) {
+		n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+		if (n <= 0) {
+			r = -1;
+			errno = ENOMEM;
+			break;
+		}
+		r = readv(fd, (struct iovec *)v, n);
+		if (r <= 0) {
+			evbuffer_commit_space(in, v, 0);
+			break;
+		}
+		total += r;
 		for (i = 0; i < n; i++) {
 			size_t take = (size_t)r < v[i].iov_len ? (size_t)r :
 			    v[i].iov_len;
@@ -187,6 +214,50 @@ gw_sockio_read(struct gw_sockio *f, size_t limit)
 			r -= (ssize_t)take;
 		}
 		evbuffer_commit_space(in, v, n);
+		if ((size_t)total < want || want != GW_SOCKIO_FIRST_READ ||
+		    max <= want)
+			break;
+		want = max - want;
 	}
 	evbuffer_freeze(in, 0);
+	if (total > 0)
+		return total;
+	return r;
+}
+
+/*
+ * The read event of an attached bufferevent (its own ev_read, with this
+ * callback in place of libevent's): the same outcomes as libevent's
+ * read, reported the same way.
+ */
+static void
+sockio_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_sockio *f = arg;
+	struct bufferevent *bev = f->bev;
+	short ev = BEV_EVENT_READING;
+	ssize_t r;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		ev |= BEV_EVENT_TIMEOUT;
+	} else {
+		r = sockio_fill(f, GW_SOCKIO_READ_MAX);
+		if (r > 0) {
+			bufferevent_trigger(bev, EV_READ, 0);
+			return;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		ev |= r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+	}
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_trigger_event(bev, ev, 0);
+}
+
+void
+gw_sockio_read(struct gw_sockio *f, size_t max)
+{
+	if (f->bev != NULL)
+		(void)sockio_fill(f, max);
 }

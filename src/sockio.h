@@ -19,12 +19,14 @@
  * a failed write enables EV_WRITE, whose callback reports the error to
  * the owner's event callback as before.
  *
- * Reads.  libevent 2.1 reads at most 4096 bytes per readiness
- * (EVBUFFER_MAX_READ), so a 64 KiB body costs 16 trips through epoll.
- * The owner's read callback calls gw_sockio_read_more() first: after a
- * read that may have been cut short it takes what else the socket holds
- * in one readv, up to a bound on what waits in the input.  End of file
- * and errors are left to libevent's next read, which reports them.
+ * Reads.  libevent asks the kernel how much there is (FIONREAD) before
+ * every read, and 2.1 then reads at most 4096 bytes (EVBUFFER_MAX_READ):
+ * a 64 KiB body costs 16 trips through epoll and 32 system calls.  An
+ * attached bufferevent's read event calls sockio_read_cb instead, which
+ * reads 4 KiB, and when that fills, up to GW_SOCKIO_READ_MAX more, then
+ * runs the owner's read callback (or its event callback at end of file,
+ * on an error or a timeout) just as libevent's read would.  Enabling,
+ * disabling and timeouts still go through the bufferevent.
  *
  * TLS bufferevents are not attached (their buffers are not the
  * socket's), nor is anything while the worker has no flusher (some unit
@@ -54,14 +56,15 @@ struct gw_sockio {
 	struct bufferevent *bev;         /* NULL: not attached */
 	struct gw_flusher *fl;
 	struct evbuffer_cb_entry *cb;
+	void (*libevent_readcb)(int, short, void *); /* restored on detach */
 	TAILQ_ENTRY(gw_sockio) entry;
 	bool queued;
 };
 
-/* libevent 2.1's largest single read (EVBUFFER_MAX_READ). */
-#define GW_SOCKIO_LIBEVENT_READ 4096
-/* What the read callbacks let wait in an input: four h2 DATA frames of
- * the default size, or a 64 KiB body in one go. */
+/* The first read of a readiness; a full one is followed by a second. */
+#define GW_SOCKIO_FIRST_READ 4096
+/* The most one readiness reads: four h2 DATA frames of the default
+ * size, or a 64 KiB body in one go. */
 #define GW_SOCKIO_READ_MAX (64 * 1024)
 
 void gw_flusher_init(struct gw_flusher *fl, struct event_base *base);
@@ -78,11 +81,8 @@ void gw_sockio_enable(struct gw_sockio *s, struct bufferevent *bev,
     short what);
 /* First thing in the owner's write callback. */
 void gw_sockio_written(struct gw_sockio *s);
-/* First thing in the owner's read callback: reads on while the input
- * holds less than `limit` bytes. */
-void gw_sockio_read_more(struct gw_sockio *s, size_t limit);
-/* Reads what the socket holds now, while the input holds less than
- * `limit` bytes (one readv; end of file and errors as above). */
-void gw_sockio_read(struct gw_sockio *s, size_t limit);
+/* Reads what the socket holds now, up to `max` bytes, without calling
+ * back (end of file and errors are found by the next read). */
+void gw_sockio_read(struct gw_sockio *s, size_t max);
 
 #endif

@@ -1549,8 +1549,6 @@ up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct gw_upstream *up = arg;
 
-	if (up->state == UP_BUSY)
-		gw_sockio_read_more(&up->sockio, GW_SOCKIO_READ_MAX);
 	up_enter(up);
 	if (up->state == UP_IDLE) {
 		/* A reply to nothing (often a 408 before a close): the
@@ -2441,7 +2439,6 @@ h2c_read_cb(struct bufferevent *bev, void *arg)
 	struct gw_upstream *c = arg;
 
 	(void)bev;
-	gw_sockio_read_more(&c->sockio, GW_SOCKIO_READ_MAX);
 	up_enter(c);
 	h2c_io(c, true);
 	up_leave(c);

@@ -82,6 +82,7 @@ void
 gw_conn_free(struct gw_conn *c)
 {
 	gw_h2_server_free(c);
+	gw_sockio_detach(&c->sockio);
 	bufferevent_free(c->bev);
 	free(c);
 	if (T != NULL && T->c == c) {
