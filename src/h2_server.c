@@ -233,10 +233,14 @@ struct gw_h2_conn {
 	size_t nstreams;
 	struct evbuffer *rx;     /* request body bytes on their way to a
 				    stream (reused; always empty between
-				    callbacks) */
-	struct event *flush_ev;  /* event_active()'d: run the session */
-	struct event *idle_ev;   /* no stream for idle_ns: GOAWAY */
-	struct event *shutdown_ev; /* final GOAWAY of a graceful shutdown */
+				    callbacks; made with the first body) */
+	/* event_active()'d (EV_WRITE): run the session.  Without streams
+	 * it times out into parking (conn.h); parked, it waits on the
+	 * socket. */
+	struct event *flush_ev;
+	struct event *idle_ev;   /* no stream for the idle time: GOAWAY */
+	struct event *shutdown_ev; /* final GOAWAY of a graceful shutdown
+				      (made by the shutdown) */
 	struct timeval idle_tv;
 	struct h2_ratelim rst_lim;
 	struct h2_ratelim open_lim;
@@ -251,6 +255,8 @@ struct gw_h2_conn {
 static const struct gw_front_ops h2_front_ops;
 
 static int h2_io(struct gw_h2_conn *, bool);
+static void h2_flush_cb(evutil_socket_t, short, void *);
+static void h2_bev_setup(struct gw_h2_conn *);
 
 /* --- rate limits ------------------------------------------------------- */
 
@@ -313,12 +319,29 @@ h2_schedule(struct gw_h2_conn *h2)
 		event_active(h2->flush_ev, EV_WRITE, 0);
 }
 
+/* A connection without streams parks after this (the HTTP/1.1 front's
+ * delay): an idle h2c connection is mostly its nghttp2 session, and the
+ * bufferevent is most of the rest. */
+#define GW_H2_PARK_DELAY_MS 20
+
+/* Without streams: park after the delay (restarts the delay only). */
+static void
+h2_arm_park(struct gw_h2_conn *h2)
+{
+	static const struct timeval delay = { 0,
+	    GW_H2_PARK_DELAY_MS * 1000 };
+
+	if (h2->nstreams == 0 && !h2->c->tls && h2->c->parked_fd == -1)
+		event_add(h2->flush_ev, &delay);
+}
+
 static void
 h2_idle_update(struct gw_h2_conn *h2)
 {
-	if (h2->nstreams == 0)
+	if (h2->nstreams == 0) {
 		evtimer_add(h2->idle_ev, &h2->idle_tv);
-	else
+		h2_arm_park(h2);
+	} else
 		evtimer_del(h2->idle_ev);
 }
 
@@ -836,6 +859,8 @@ h2_on_data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t id,
 		return 0;
 	}
 	hs->unconsumed += len;
+	if (h2->rx == NULL)
+		h2->rx = evbuffer_new();
 	evbuffer_add(h2->rx, data, len);
 	gw_stream_req_body(hs->st, h2->rx);
 	evbuffer_drain(h2->rx, evbuffer_get_length(h2->rx));
@@ -1340,13 +1365,57 @@ h2_eventcb(struct bufferevent *bev, short events, void *arg)
 	}
 }
 
+/* Parks a connection that has been without streams for the park delay,
+ * if nothing is under way either. */
+static void
+h2_park(struct gw_h2_conn *h2)
+{
+	if (h2->nstreams > 0 || h2->shutting_down || h2->idle_fired ||
+	    h2->draining || h2->calm || h2->dead ||
+	    nghttp2_session_want_write(h2->session))
+		return;
+	if (!gw_conn_can_park(h2->c)) {
+		h2_arm_park(h2);         /* output still going: later */
+		return;
+	}
+	/* No timeout here: idle_ev keeps running. */
+	gw_conn_park(h2->c, h2->flush_ev, h2_flush_cb, h2, 0);
+}
+
+/* Back from parking before anything that needs the bufferevent; what the
+ * socket holds is read (and passed to the session by the caller's
+ * h2_io).  -1: the connection is to be freed. */
+static int
+h2_unpark(struct gw_h2_conn *h2)
+{
+	struct gw_conn *c = h2->c;
+
+	if (c->parked_fd == -1)
+		return 0;
+	if (gw_conn_unpark(c, h2->flush_ev, h2_flush_cb, h2) != 0)
+		return -1;
+	h2_bev_setup(h2);
+	gw_sockio_read(&c->sockio, GW_SOCKIO_READ_MAX);
+	return 0;
+}
+
 static void
 h2_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gw_h2_conn *h2 = arg;
+	bool parked = h2->c->parked_fd != -1;
 
-	if (h2_io(h2, false) != 0)
+	(void)fd;
+	if (!parked && !(what & (EV_READ | EV_WRITE))) {
+		h2_park(h2);
+		return;
+	}
+	if (h2_unpark(h2) != 0 || h2_io(h2, parked) != 0) {
 		gw_conn_free(h2->c);
+		return;
+	}
+	/* The activation took the park timer with it. */
+	h2_arm_park(h2);
 }
 
 /* No stream for the idle time: GOAWAY(NO_ERROR).  If the peer does not
@@ -1356,7 +1425,7 @@ h2_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gw_h2_conn *h2 = arg;
 
-	if (h2->idle_fired || h2->draining) {
+	if (h2->idle_fired || h2->draining || h2_unpark(h2) != 0) {
 		gw_conn_free(h2->c);
 		return;
 	}
@@ -1374,6 +1443,10 @@ h2_shutdown_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gw_h2_conn *h2 = arg;
 
+	if (h2_unpark(h2) != 0) {
+		gw_conn_free(h2->c);
+		return;
+	}
 	nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE,
 	    nghttp2_session_get_last_proc_stream_id(h2->session),
 	    NGHTTP2_NO_ERROR, NULL, 0);
@@ -1382,6 +1455,24 @@ h2_shutdown_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* --- setup ------------------------------------------------------------- */
+
+/* The connection's bufferevent, with this front's callbacks and timeouts
+ * (at the start, and again when a parked connection wakes up). */
+static void
+h2_bev_setup(struct gw_h2_conn *h2)
+{
+	struct gw_conn *c = h2->c;
+
+	bufferevent_setcb(c->bev, h2_readcb, h2_writecb, h2_eventcb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, GW_H2_OUT_LOW, 0);
+	/* A peer that stops reading (its streams can then never close) is
+	 * cut after the idle time without write progress.  No read timeout:
+	 * open streams may be quiet for long; the idle timer covers a
+	 * connection without streams. */
+	bufferevent_set_timeouts(c->bev, NULL, &h2->idle_tv);
+	gw_sockio_enable(&c->sockio, c->bev, EV_READ | EV_WRITE);
+}
 
 static struct timeval
 h2_tv(int64_t ns)
@@ -1463,12 +1554,9 @@ h2_conn_new(struct gw_conn *c)
 	h2 = xcalloc(1, sizeof *h2);
 	h2->c = c;
 	TAILQ_INIT(&h2->streams);
-	h2->rx = evbuffer_new();
 	h2->flush_ev = event_new(base, -1, 0, h2_flush_cb, h2);
 	h2->idle_ev = evtimer_new(base, h2_idle_cb, h2);
-	h2->shutdown_ev = evtimer_new(base, h2_shutdown_cb, h2);
-	if (h2->rx == NULL || h2->flush_ev == NULL || h2->idle_ev == NULL ||
-	    h2->shutdown_ev == NULL)
+	if (h2->flush_ev == NULL || h2->idle_ev == NULL)
 		abort();
 	h2->idle_tv = h2_tv(w->idle_timeout_ns > 0 ? w->idle_timeout_ns :
 	    GW_H2_DEFAULT_IDLE_NS);
@@ -1504,15 +1592,7 @@ h2_conn_new(struct gw_conn *c)
 
 	c->proto = GW_PROTO_H2;
 	c->proto_ctx = h2;
-	bufferevent_setcb(c->bev, h2_readcb, h2_writecb, h2_eventcb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-	bufferevent_setwatermark(c->bev, EV_WRITE, GW_H2_OUT_LOW, 0);
-	/* A peer that stops reading (its streams can then never close) is
-	 * cut after the idle time without write progress.  No read timeout:
-	 * open streams may be quiet for long; the idle timer covers a
-	 * connection without streams. */
-	bufferevent_set_timeouts(c->bev, NULL, &h2->idle_tv);
-	gw_sockio_enable(&c->sockio, c->bev, EV_READ | EV_WRITE);
+	h2_bev_setup(h2);
 	h2_idle_update(h2);
 	return h2;
 }
@@ -1594,8 +1674,10 @@ gw_h2_server_free(struct gw_conn *c)
 	nghttp2_session_del(h2->session);
 	event_free(h2->flush_ev);
 	event_free(h2->idle_ev);
-	event_free(h2->shutdown_ev);
-	evbuffer_free(h2->rx);
+	if (h2->shutdown_ev != NULL)
+		event_free(h2->shutdown_ev);
+	if (h2->rx != NULL)
+		evbuffer_free(h2->rx);
 	free(h2);
 	c->proto_ctx = NULL;
 	if (c->bev != NULL)
@@ -1618,6 +1700,8 @@ gw_h2_server_shutdown(struct gw_conn *c)
 	h2->shutting_down = true;
 	nghttp2_submit_shutdown_notice(h2->session);
 	tv = h2_tv(h2_shutdown_delay_ns);
+	h2->shutdown_ev = evtimer_new(c->worker->base, h2_shutdown_cb, h2);
 	evtimer_add(h2->shutdown_ev, &tv);
+	/* A parked connection wakes up here (h2_flush_cb). */
 	h2_schedule(h2);
 }

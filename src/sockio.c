@@ -111,6 +111,7 @@ gw_sockio_attach(struct gw_sockio *f, struct gw_flusher *fl,
 
 	f->bev = NULL;
 	f->queued = false;
+	f->read_errno = 0;
 	if (tls || fl == NULL || fl->ev == NULL)
 		return;
 	f->cb = evbuffer_add_cb(bufferevent_get_output(bev), flush_out_cb, f);
@@ -175,21 +176,28 @@ gw_sockio_written(struct gw_sockio *f)
 
 /*
  * Reads what the socket holds into the input: one readv into the room a
- * 4 KiB reservation gives (most messages fit), and when that fills, one
- * more of up to `max` bytes.  No FIONREAD first, unlike libevent.
- * Returns the bytes read, 0 at end of file, -1 with errno on error
- * (EAGAIN: nothing there).
+ * 4 KiB reservation gives (most messages fit; libevent rounds the room
+ * up), and when that fills, one more into room for about `max` bytes in
+ * all.  No FIONREAD first, unlike libevent.  Returns the bytes read, 0 at
+ * end of file, -1 with errno on error (EAGAIN: nothing there).  An error
+ * met after bytes were read is kept for the next call: the kernel
+ * reports a reset once.
  */
 static ssize_t
 sockio_fill(struct gw_sockio *f, size_t max)
 {
 	struct evbuffer *in = bufferevent_get_input(f->bev);
 	int fd = bufferevent_getfd(f->bev);
-	size_t want = GW_SOCKIO_FIRST_READ;
+	size_t want = GW_SOCKIO_FIRST_READ, room;
 	ssize_t total = 0, r;
 	struct evbuffer_iovec v[2];
 	int i, n;
 
+	if (f->read_errno != 0) {
+		errno = f->read_errno;
+		f->read_errno = 0;
+		return -1;
+	}
 	/* The input's end is frozen for everyone but the bufferevent's
 	 * own read; this is such a read. */
 	evbuffer_unfreeze(in, 0);
@@ -200,6 +208,8 @@ sockio_fill(struct gw_sockio *f, size_t max)
 			errno = ENOMEM;
 			break;
 		}
+		for (room = 0, i = 0; i < n; i++)
+			room += v[i].iov_len;
 		r = readv(fd, (struct iovec *)v, n);
 		if (r <= 0) {
 			evbuffer_commit_space(in, v, 0);
@@ -214,14 +224,17 @@ sockio_fill(struct gw_sockio *f, size_t max)
 			r -= (ssize_t)take;
 		}
 		evbuffer_commit_space(in, v, n);
-		if ((size_t)total < want || want != GW_SOCKIO_FIRST_READ ||
-		    max <= want)
+		if ((size_t)total < room || want != GW_SOCKIO_FIRST_READ ||
+		    max <= (size_t)total)
 			break;
-		want = max - want;
+		want = max - (size_t)total;
 	}
 	evbuffer_freeze(in, 0);
-	if (total > 0)
+	if (total > 0) {
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			f->read_errno = errno;
 		return total;
+	}
 	return r;
 }
 
@@ -244,6 +257,8 @@ sockio_read_cb(evutil_socket_t fd, short what, void *arg)
 	} else {
 		r = sockio_fill(f, GW_SOCKIO_READ_MAX);
 		if (r > 0) {
+			/* An error kept for later is reported on the next
+			 * pass (the socket stays readable). */
 			bufferevent_trigger(bev, EV_READ, 0);
 			return;
 		}

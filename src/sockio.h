@@ -58,13 +58,14 @@ struct gw_sockio {
 	struct evbuffer_cb_entry *cb;
 	void (*libevent_readcb)(int, short, void *); /* restored on detach */
 	TAILQ_ENTRY(gw_sockio) entry;
+	int read_errno;          /* an error met after a read, not told yet */
 	bool queued;
 };
 
 /* The first read of a readiness; a full one is followed by a second. */
 #define GW_SOCKIO_FIRST_READ 4096
-/* The most one readiness reads: four h2 DATA frames of the default
- * size, or a 64 KiB body in one go. */
+/* About the most one readiness reads (libevent rounds reservations up):
+ * four h2 DATA frames of the default size, or a 64 KiB body in one go. */
 #define GW_SOCKIO_READ_MAX (64 * 1024)
 
 void gw_flusher_init(struct gw_flusher *fl, struct event_base *base);
@@ -72,7 +73,8 @@ void gw_flusher_fini(struct gw_flusher *fl);
 
 /* Takes over bev's socket I/O when bev is a plaintext socket and fl is
  * initialised; else leaves bev alone.  Disables EV_WRITE when it
- * attaches.  Detach before freeing bev. */
+ * attaches.  Once per bufferevent; detach before freeing bev or giving it
+ * another socket. */
 void gw_sockio_attach(struct gw_sockio *s, struct gw_flusher *fl,
     struct bufferevent *bev, bool tls);
 void gw_sockio_detach(struct gw_sockio *s);

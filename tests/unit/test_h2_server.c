@@ -91,6 +91,31 @@ gw_conn_free(struct gw_conn *c)
 	}
 }
 
+/* conn.c's parking: these tests never park (the integration tests do). */
+bool
+gw_conn_can_park(const struct gw_conn *c)
+{
+	(void)c;
+	return false;
+}
+
+void
+gw_conn_park(struct gw_conn *c, struct event *ev,
+    void (*cb)(int, short, void *), void *arg, int64_t idle_ns)
+{
+	(void)c, (void)ev, (void)cb, (void)arg, (void)idle_ns;
+	fail_msg("gw_conn_park called");
+}
+
+int
+gw_conn_unpark(struct gw_conn *c, struct event *ev,
+    void (*cb)(int, short, void *), void *arg)
+{
+	(void)c, (void)ev, (void)cb, (void)arg;
+	fail_msg("gw_conn_unpark called");
+	return -1;
+}
+
 /* --- client ------------------------------------------------------------ */
 
 static struct cstream *

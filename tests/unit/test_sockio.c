@@ -30,6 +30,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include "sockio.h"
@@ -53,6 +54,11 @@ struct side {
 	const char *more;            /* the write callback adds it, once */
 	bool free_in_cb;             /* the write callback frees this side */
 	struct side *victim;         /* ...or frees that one */
+	int reads;                   /* read callback runs */
+	size_t read_len;             /* input length at the last one */
+	int reads_at_event;          /* reads when the event callback ran */
+	bool free_in_read_cb;        /* the read callback frees this side */
+	bool free_in_event_cb;       /* the event callback frees this side */
 };
 
 struct test {
@@ -101,6 +107,29 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	assert_ptr_equal(bev, s->bev);
 	s->nevents++;
 	s->events |= what;
+	s->reads_at_event = s->reads;
+	if (s->free_in_event_cb) {
+		gw_sockio_detach(&s->f);
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+}
+
+/* Counts and leaves the input alone (the tests look at it). */
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct side *s = arg;
+
+	assert_ptr_equal(bev, s->bev);
+	s->reads++;
+	s->read_len = evbuffer_get_length(bufferevent_get_input(bev));
+	if (s->free_in_read_cb) {
+		/* As gw_conn_park() does, from the owner's read callback. */
+		gw_sockio_detach(&s->f);
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
 }
 
 /* A socketpair: fd[0] under a bufferevent attached to t's flusher (when
@@ -647,6 +676,523 @@ write_cb_adds_more(void **state)
 	side_free(b);
 }
 
+/* --- the read side ----------------------------------------------------- */
+
+static struct evbuffer *
+in(struct side *s)
+{
+	return bufferevent_get_input(s->bev);
+}
+
+static bool
+read_enabled(struct side *s)
+{
+	return (bufferevent_get_enabled(s->bev) & EV_READ) != 0;
+}
+
+/* A side with a read callback and EV_READ | EV_WRITE enabled before it is
+ * attached (as conn.c does), its bufferevent end's receive buffer and the
+ * peer's send buffer set to rcvbuf when > 0. */
+static struct side *
+rside_new(struct test *t, int rcvbuf, bool attach)
+{
+	struct side *s = side_new_opts(t, 0, 0, false);
+
+	if (rcvbuf > 0) {
+		assert_int_equal(setsockopt(bufferevent_getfd(s->bev),
+		    SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+		assert_int_equal(setsockopt(s->peer, SOL_SOCKET, SO_SNDBUF,
+		    &rcvbuf, sizeof rcvbuf), 0);
+	}
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (attach) {
+		gw_sockio_attach(&s->f, &t->fl, s->bev, false);
+		assert_ptr_equal(s->f.bev, s->bev);
+		assert_true(read_enabled(s));
+		assert_false(write_enabled(s));
+		/* The read event is the hook now, not libevent's. */
+		assert_ptr_equal(event_get_callback_arg(&s->bev->ev_read),
+		    &s->f);
+		assert_true(event_pending(&s->bev->ev_read, EV_READ, NULL));
+	}
+	return s;
+}
+
+static void
+peer_write(struct side *s, const void *data, size_t len)
+{
+	assert_int_equal(write(s->peer, data, len), (ssize_t)len);
+}
+
+/* The input, as a string (it must be short). */
+static void
+in_expect(struct side *s, const char *want)
+{
+	char buf[256];
+	size_t len = evbuffer_get_length(in(s));
+
+	assert_true(len < sizeof buf);
+	assert_int_equal(evbuffer_remove(in(s), buf, len), (int)len);
+	buf[len] = '\0';
+	assert_string_equal(buf, want);
+}
+
+/* R1: a small message: one read callback, exactly the bytes sent. */
+static void
+read_small(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 0, true);
+
+	pass(t);
+	assert_int_equal(s->reads, 0);          /* nothing there yet */
+	peer_write(s, "hello", 5);
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	assert_int_equal(s->read_len, 5);
+	assert_int_equal(s->nevents, 0);
+	assert_true(read_enabled(s));
+	in_expect(s, "hello");
+
+	/* Nothing more: no callback.  The next message the same way. */
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	peer_write(s, "again", 5);
+	pass(t);
+	assert_int_equal(s->reads, 2);
+	in_expect(s, "again");
+	assert_int_equal(s->nevents, 0);
+	side_free(s);
+}
+
+#define LARGE 200000
+
+/* R2: more than 4 KiB waiting: one readiness reads the first 4 KiB
+ * reservation and a second read of up to GW_SOCKIO_READ_MAX - 4 KiB;
+ * libevent 2.1 alone would read at most 4096 bytes.
+ *
+ * The upper bound: on an empty input, the 4096-byte reservation is a
+ * new chain whose allocation (header included) is the next power of two
+ * at least 4096 + header, 8192, so the first readv takes less than
+ * 8192; when that filled 4096, the second reservation of
+ * READ_MAX - 4096 uses what is left of that chain plus a new chain of
+ * at most 65536 bytes with its header: less than 2 * 4096 + READ_MAX in
+ * all.  The lower bound: the first read fills its reservation (at least
+ * 4096) with this much waiting, and the second then at least
+ * READ_MAX - 4096. */
+static void
+read_large_one_readiness(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 1024 * 1024, true);
+	size_t sent, len = 0, n;
+	ssize_t w;
+	int i;
+
+	w = write(s->peer, pattern, LARGE);
+	assert_true(w > 2 * GW_SOCKIO_FIRST_READ + GW_SOCKIO_READ_MAX);
+	sent = (size_t)w;
+
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	n = evbuffer_get_length(in(s));
+	assert_int_equal(s->read_len, n);
+	assert_true(n >= GW_SOCKIO_FIRST_READ + 1);
+	assert_true(n >= GW_SOCKIO_READ_MAX);
+	assert_true(n < 2 * GW_SOCKIO_FIRST_READ + GW_SOCKIO_READ_MAX);
+	assert_int_equal(s->nevents, 0);
+
+	/* The rest, in order, intact. */
+	for (i = 0; i < MAX_PASSES && len < LARGE; i++) {
+		n = evbuffer_get_length(in(s));
+		assert_true(n < 2 * GW_SOCKIO_FIRST_READ +
+		    GW_SOCKIO_READ_MAX);
+		assert_true(len + n <= LARGE);
+		assert_int_equal(evbuffer_remove(in(s), got + len, n),
+		    (int)n);
+		len += n;
+		if (sent < LARGE) {
+			w = write(s->peer, pattern + sent, LARGE - sent);
+			if (w > 0)
+				sent += (size_t)w;
+			else
+				assert_true(errno == EAGAIN);
+		}
+		if (len < LARGE)
+			pass(t);
+	}
+	assert_int_equal(len, LARGE);
+	assert_memory_equal(got, pattern, LARGE);
+	assert_int_equal(s->nevents, 0);
+	assert_true(read_enabled(s));
+	side_free(s);
+}
+
+/* R3: end of file: the data before it first, then the event callback
+ * with EOF | READING, and EV_READ off. */
+static void
+read_eof(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 0, true);
+	int i;
+
+	peer_write(s, "bye", 3);
+	assert_int_equal(shutdown(s->peer, SHUT_WR), 0);
+	for (i = 0; i < 10 && s->nevents == 0; i++)
+		pass(t);
+	assert_int_equal(s->nevents, 1);
+	assert_int_equal(s->events, BEV_EVENT_EOF | BEV_EVENT_READING);
+	assert_int_equal(s->reads, 1);
+	assert_int_equal(s->reads_at_event, 1);  /* data came first */
+	assert_int_equal(s->read_len, 3);
+	in_expect(s, "bye");
+	assert_false(read_enabled(s));
+	assert_false(event_pending(&s->bev->ev_read, EV_READ, NULL));
+	/* Nothing more is called. */
+	pass(t);
+	pass(t);
+	assert_int_equal(s->nevents, 1);
+	assert_int_equal(s->reads, 1);
+	side_free(s);
+
+	/* A close with nothing sent: EOF at once. */
+	s = rside_new(t, 0, true);
+	close(s->peer);
+	s->peer = -1;
+	for (i = 0; i < 10 && s->nevents == 0; i++)
+		pass(t);
+	assert_int_equal(s->nevents, 1);
+	assert_int_equal(s->events, BEV_EVENT_EOF | BEV_EVENT_READING);
+	assert_int_equal(s->reads, 0);
+	assert_false(read_enabled(s));
+	side_free(s);
+}
+
+/* R4: the read timeout: the event callback with TIMEOUT | READING, EV_READ
+ * off; enabled again, data is read. */
+static void
+read_timeout(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 0, true);
+	struct timeval tv = { 0, 50 * 1000 };
+	int i;
+
+	bufferevent_set_timeouts(s->bev, &tv, NULL);
+	/* Each blocking iteration waits for the timeout at most (50 ms). */
+	for (i = 0; i < 20 && s->nevents == 0; i++)
+		assert_true(event_base_loop(t->base, EVLOOP_ONCE) >= 0);
+	assert_int_equal(s->nevents, 1);
+	assert_int_equal(s->events, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
+	assert_int_equal(s->reads, 0);
+	assert_false(read_enabled(s));
+	assert_false(event_pending(&s->bev->ev_read, EV_READ | EV_TIMEOUT,
+	    NULL));
+
+	bufferevent_enable(s->bev, EV_READ);
+	peer_write(s, "late", 4);
+	for (i = 0; i < 10 && s->reads == 0; i++)
+		pass(t);
+	assert_int_equal(s->reads, 1);
+	in_expect(s, "late");
+	assert_int_equal(s->nevents, 1);
+	assert_true(read_enabled(s));
+	/* Still the hook, and the timeout still applies. */
+	assert_ptr_equal(event_get_callback_arg(&s->bev->ev_read), &s->f);
+	assert_true(event_pending(&s->bev->ev_read, EV_TIMEOUT, NULL));
+	side_free(s);
+}
+
+/* R5: a read error: an AF_UNIX peer closed with data it never read makes
+ * the next read fail with ECONNRESET: ERROR | READING, EV_READ off. */
+static void
+read_error(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 0, true);
+	int i;
+
+	/* Unread by the peer (straight to the socket, not the flusher). */
+	assert_int_equal(write(bufferevent_getfd(s->bev), "unread", 6), 6);
+	close(s->peer);
+	s->peer = -1;
+	for (i = 0; i < 10 && s->nevents == 0; i++)
+		pass(t);
+	assert_int_equal(s->nevents, 1);
+	assert_int_equal(s->events, BEV_EVENT_ERROR | BEV_EVENT_READING);
+	assert_int_equal(s->event_errno, ECONNRESET);
+	assert_int_equal(s->reads, 0);
+	assert_false(read_enabled(s));
+	pass(t);
+	assert_int_equal(s->nevents, 1);
+	side_free(s);
+}
+
+/* A reset met by the read that follows a full one is still reported as
+ * an error, not as the end of file the socket shows afterwards: for
+ * every size around the first read's room, all the bytes, then
+ * ERROR|READING. */
+static void
+read_error_after_data(void **state)
+{
+	struct test *t = *state;
+	static char data[70000];
+	size_t sizes[64], n = 0, k, nread;
+	int i;
+
+	for (k = 8144 - 96; k <= 8144 + 96; k += 16)
+		sizes[n++] = k;
+	sizes[n++] = 4096;
+	sizes[n++] = 65536;
+	sizes[n++] = 65536 + 8144;
+	memset(data, 'd', sizeof data);
+	for (k = 0; k < n; k++) {
+		struct side *s = rside_new(t, 1 << 20, true);
+
+		peer_write(s, data, sizes[k]);
+		assert_int_equal(write(bufferevent_getfd(s->bev), "unread",
+		    6), 6);
+		close(s->peer);
+		s->peer = -1;
+		nread = 0;
+		for (i = 0; i < 20 && s->nevents == 0; i++) {
+			pass(t);
+			nread += evbuffer_get_length(in(s));
+			evbuffer_drain(in(s), evbuffer_get_length(in(s)));
+		}
+		if (nread != sizes[k] || s->nevents != 1 ||
+		    s->events != (BEV_EVENT_ERROR | BEV_EVENT_READING))
+			fail_msg("%zu bytes: nread %zu, %d events, last 0x%x",
+			    sizes[k], nread, s->nevents, s->events);
+		side_free(s);
+	}
+}
+
+/* R6: disabled, nothing is read; enabled again, it is. */
+static void
+disable_enable(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 0, true);
+	int i;
+
+	bufferevent_disable(s->bev, EV_READ);
+	assert_false(event_pending(&s->bev->ev_read, EV_READ, NULL));
+	peer_write(s, "held", 4);
+	for (i = 0; i < 5; i++)
+		pass(t);
+	assert_int_equal(s->reads, 0);
+	assert_int_equal(evbuffer_get_length(in(s)), 0);
+
+	bufferevent_enable(s->bev, EV_READ);
+	assert_ptr_equal(event_get_callback_arg(&s->bev->ev_read), &s->f);
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	in_expect(s, "held");
+	assert_int_equal(s->nevents, 0);
+
+	/* gw_sockio_enable() enables EV_READ the same way. */
+	bufferevent_disable(s->bev, EV_READ);
+	peer_write(s, "again", 5);
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	gw_sockio_enable(&s->f, s->bev, EV_READ | EV_WRITE);
+	assert_int_equal(bufferevent_get_enabled(s->bev), EV_READ);
+	pass(t);
+	assert_int_equal(s->reads, 2);
+	in_expect(s, "again");
+	side_free(s);
+}
+
+/* R7: detached, libevent's own read is back (its 4096-byte reads show
+ * it), EV_READ kept as it was; freeing afterwards is clean (valgrind). */
+static void
+detach_restores_libevent(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 1024 * 1024, true);
+	size_t len = 0, n;
+	int i;
+
+	gw_sockio_detach(&s->f);
+	assert_null(s->f.bev);
+	assert_true(read_enabled(s));
+	assert_ptr_equal(event_get_callback_arg(&s->bev->ev_read), s->bev);
+	assert_ptr_equal(event_get_callback(&s->bev->ev_read),
+	    s->f.libevent_readcb);
+	assert_true(event_pending(&s->bev->ev_read, EV_READ, NULL));
+
+	assert_int_equal(write(s->peer, pattern, 3 * 4096),
+	    3 * 4096);
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	/* libevent 2.1 reads at most 4096 bytes a readiness. */
+	assert_int_equal(evbuffer_get_length(in(s)), 4096);
+	for (i = 0; i < 100 && len < 3 * 4096; i++) {
+		n = evbuffer_get_length(in(s));
+		assert_int_equal(evbuffer_remove(in(s), got + len, n),
+		    (int)n);
+		len += n;
+		if (len < 3 * 4096)
+			pass(t);
+	}
+	assert_int_equal(len, 3 * 4096);
+	assert_memory_equal(got, pattern, 3 * 4096);
+	assert_int_equal(s->reads, 3);
+	assert_int_equal(s->nevents, 0);
+
+	/* And libevent reports end of file itself. */
+	close(s->peer);
+	s->peer = -1;
+	for (i = 0; i < 10 && s->nevents == 0; i++)
+		pass(t);
+	assert_int_equal(s->events, BEV_EVENT_EOF | BEV_EVENT_READING);
+	side_free(s);
+
+	/* Detached with EV_READ off: it stays off, and frees cleanly. */
+	s = rside_new(t, 0, true);
+	bufferevent_disable(s->bev, EV_READ);
+	gw_sockio_detach(&s->f);
+	assert_false(read_enabled(s));
+	assert_false(event_pending(&s->bev->ev_read, EV_READ, NULL));
+	assert_ptr_equal(event_get_callback_arg(&s->bev->ev_read), s->bev);
+	peer_write(s, "x", 1);
+	pass(t);
+	assert_int_equal(s->reads, 0);
+	side_free(s);
+
+	/* Attached again after a detach: the hook again. */
+	s = rside_new(t, 0, true);
+	gw_sockio_detach(&s->f);
+	gw_sockio_attach(&s->f, &t->fl, s->bev, false);
+	assert_ptr_equal(event_get_callback_arg(&s->bev->ev_read), &s->f);
+	assert_true(read_enabled(s));
+	assert_int_equal(write(s->peer, pattern, 3 * 4096), 3 * 4096);
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	assert_int_equal(evbuffer_get_length(in(s)), 3 * 4096);
+	side_free(s);
+}
+
+/* R8: gw_sockio_read() takes what is there without calling back. */
+static void
+sockio_read_no_callback(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 1024 * 1024, true);
+	size_t n;
+
+	bufferevent_disable(s->bev, EV_READ);    /* even with it off */
+	peer_write(s, "waiting", 7);
+	gw_sockio_read(&s->f, GW_SOCKIO_READ_MAX);
+	assert_int_equal(s->reads, 0);
+	assert_int_equal(s->nevents, 0);
+	in_expect(s, "waiting");
+	/* Nothing there: nothing happens (no EOF, no error, no callback). */
+	gw_sockio_read(&s->f, GW_SOCKIO_READ_MAX);
+	assert_int_equal(evbuffer_get_length(in(s)), 0);
+	assert_int_equal(s->reads, 0);
+	assert_int_equal(s->nevents, 0);
+
+	/* More than 4 KiB: the second read too, as in R2. */
+	assert_int_equal(write(s->peer, pattern, LARGE), LARGE);
+	gw_sockio_read(&s->f, GW_SOCKIO_READ_MAX);
+	n = evbuffer_get_length(in(s));
+	assert_true(n >= GW_SOCKIO_READ_MAX);
+	assert_true(n < 2 * GW_SOCKIO_FIRST_READ + GW_SOCKIO_READ_MAX);
+	assert_int_equal(evbuffer_remove(in(s), got, n), (int)n);
+	assert_memory_equal(got, pattern, n);
+	assert_int_equal(s->reads, 0);
+
+	/* End of file is left to the next read. */
+	close(s->peer);
+	s->peer = -1;
+	gw_sockio_read(&s->f, GW_SOCKIO_READ_MAX);
+	assert_int_equal(s->nevents, 0);
+	assert_int_equal(s->reads, 0);
+	assert_true(evbuffer_get_length(in(s)) > 0);
+	side_free(s);
+}
+
+/* R9: the owner frees (detach, then bufferevent_free) from its read or
+ * event callback, which the hook called: nothing touches it after
+ * (valgrind). */
+static void
+free_in_read_callbacks(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 0, true);
+	int i;
+
+	s->free_in_read_cb = true;
+	peer_write(s, "last", 4);
+	pass(t);
+	assert_int_equal(s->reads, 1);
+	assert_null(s->bev);
+	for (i = 0; i < 3; i++)
+		pass(t);
+	assert_int_equal(s->reads, 1);
+	side_free(s);
+
+	s = rside_new(t, 0, true);
+	s->free_in_event_cb = true;
+	close(s->peer);
+	s->peer = -1;
+	for (i = 0; i < 10 && s->nevents == 0; i++)
+		pass(t);
+	assert_int_equal(s->nevents, 1);
+	assert_null(s->bev);
+	pass(t);
+	assert_int_equal(s->nevents, 1);
+	side_free(s);
+}
+
+static void
+steal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct side *s = arg;
+
+	(void)fd;
+	(void)what;
+	gw_sockio_read(&s->f, GW_SOCKIO_READ_MAX);
+}
+
+/* R10: readiness reported, but the data gone by the time the hook runs
+ * (read by gw_sockio_read() from an event activated before it in the
+ * same pass): EAGAIN, which calls nothing and keeps EV_READ on. */
+static void
+read_eagain_quiet(void **state)
+{
+	struct test *t = *state;
+	struct side *s = rside_new(t, 0, true);
+	struct event *steal;
+	int i;
+
+	/* Added after the bufferevent's read event: libevent activates the
+	 * events of one fd newest first. */
+	steal = event_new(t->base, bufferevent_getfd(s->bev),
+	    EV_READ | EV_PERSIST, steal_cb, s);
+	assert_non_null(steal);
+	assert_int_equal(event_add(steal, NULL), 0);
+	peer_write(s, "stolen", 6);
+	pass(t);
+	event_free(steal);
+	assert_int_equal(s->reads, 0);
+	assert_int_equal(s->nevents, 0);
+	assert_true(read_enabled(s));
+	assert_true(event_pending(&s->bev->ev_read, EV_READ, NULL));
+	in_expect(s, "stolen");
+	/* And reading goes on. */
+	peer_write(s, "next", 4);
+	for (i = 0; i < 10 && s->reads == 0; i++)
+		pass(t);
+	assert_int_equal(s->reads, 1);
+	in_expect(s, "next");
+	side_free(s);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -665,6 +1211,17 @@ main(void)
 		T_(not_attached),
 		T_(attach_with_pending_output),
 		T_(write_cb_adds_more),
+		T_(read_small),
+		T_(read_large_one_readiness),
+		T_(read_eof),
+		T_(read_timeout),
+		T_(read_error),
+		T_(read_error_after_data),
+		T_(disable_enable),
+		T_(detach_restores_libevent),
+		T_(sockio_read_no_callback),
+		T_(free_in_read_callbacks),
+		T_(read_eagain_quiet),
 	};
 	size_t i;
 
