@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/buffer_compat.h>  /* evbuffer_setcb: drop callbacks */
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -100,6 +101,9 @@ const char gw_upstream_err_too_large[] = "backend response head too large";
 #define UP_HEAD_MAX (64 * 1024)      /* bytes in a response head */
 #define UP_MAX_HEADERS 128           /* fields in a head or trailers */
 #define UP_MAX_ADDRS 16              /* addresses kept per name */
+#define UP_SPARE_MAX 256             /* dead structs kept per pool */
+#define UP_NAMES_STACK 2048          /* h2 request field names on the
+					stack; a longer head: the heap */
 
 #define UP_DEFAULT_MAX_IDLE 64
 #define UP_DEFAULT_MAX_TOTAL 1024
@@ -165,6 +169,10 @@ struct gw_pool {
 	bool destroying;             /* gw_pool_destroy() was called */
 	int64_t full_logged_ns;      /* last "queue full" warning */
 	struct up_list h2conns;      /* UP_H2_CONN that are not UP_DEAD */
+	struct up_list spare;        /* dead structs for up_new() to reuse
+					(events idle, buffers empty); not
+					counted in nobjs */
+	unsigned nspare;             /* length of spare, <= UP_SPARE_MAX */
 };
 
 /* What a struct gw_upstream stands for. */
@@ -310,23 +318,43 @@ up_format_addr(struct gw_upstream *up, const struct sockaddr *sa)
 
 /* --- lifetime --------------------------------------------------------- */
 
+/*
+ * A struct for pool p: a spare one if there is, else a new one.  A spare
+ * keeps its kick and timer events (deleted, their argument the struct
+ * itself) and its data and trailers buffers (empty, no callback); every
+ * other field is zeroed as by calloc, so nothing of its last life shows.
+ */
 static struct gw_upstream *
 up_new(struct gw_pool *p, enum up_state state)
 {
-	struct gw_upstream *up = xcalloc(1, sizeof(*up));
+	struct gw_upstream *up;
 
+	if ((up = TAILQ_FIRST(&p->spare)) != NULL) {
+		struct event *kick = up->kick, *timer = up->timer;
+		struct evbuffer *data = up->data, *trailers = up->trailers;
+
+		TAILQ_REMOVE(&p->spare, up, entry);
+		p->nspare--;
+		memset(up, 0, sizeof(*up));
+		up->kick = kick;
+		up->timer = timer;
+		up->data = data;
+		up->trailers = trailers;
+	} else {
+		up = xcalloc(1, sizeof(*up));
+		up->kick = event_new(p->base, -1, 0, up_kick_cb, up);
+		up->timer = evtimer_new(p->base, up_timer_cb, up);
+		up->data = evbuffer_new();
+		up->trailers = evbuffer_new();
+		if (up->kick == NULL || up->timer == NULL ||
+		    up->data == NULL || up->trailers == NULL) {
+			log_crit("out of memory");
+			abort();
+		}
+	}
 	up->pool = p;
 	up->state = state;
 	up->fd = -1;
-	up->kick = event_new(p->base, -1, 0, up_kick_cb, up);
-	up->timer = evtimer_new(p->base, up_timer_cb, up);
-	up->data = evbuffer_new();
-	up->trailers = evbuffer_new();
-	if (up->kick == NULL || up->timer == NULL || up->data == NULL ||
-	    up->trailers == NULL) {
-		log_crit("out of memory");
-		abort();
-	}
 	p->nobjs++;
 	if (state == UP_NEW)
 		p->nconns++;
@@ -345,7 +373,28 @@ up_enter(struct gw_upstream *up)
 	up->in_cb++;
 }
 
-/* Frees up if nothing can reach it any more. */
+static void
+up_free(struct gw_upstream *up)
+{
+	event_free(up->kick);
+	event_free(up->timer);
+	evbuffer_free(up->data);
+	evbuffer_free(up->trailers);
+	free(up);
+}
+
+/* Empties a buffer for its next owner: no bytes, no callback.  False if
+ * it cannot be (frozen). */
+static bool
+up_buf_reset(struct evbuffer *b)
+{
+	evbuffer_setcb(b, NULL, NULL);
+	return evbuffer_drain(b, evbuffer_get_length(b)) == 0 &&
+	    evbuffer_get_length(b) == 0;
+}
+
+/* Frees up if nothing can reach it any more: into the pool's spares
+ * while there is room and the pool stays, else for good. */
 static void
 up_maybe_free(struct gw_upstream *up)
 {
@@ -357,14 +406,32 @@ up_maybe_free(struct gw_upstream *up)
 		nghttp2_session_del(up->h2->session);
 		free(up->h2->byid);
 		free(up->h2);
+		up->h2 = NULL;
 	}
-	event_free(up->kick);
-	event_free(up->timer);
-	evbuffer_free(up->data);
-	evbuffer_free(up->trailers);
-	free(up);
+	event_del(up->kick);
+	event_del(up->timer);
+	if (!p->destroying && p->nspare < UP_SPARE_MAX && up->bev == NULL &&
+	    up->conn_ev == NULL && up->fd == -1 && up_buf_reset(up->data) &&
+	    up_buf_reset(up->trailers)) {
+		TAILQ_INSERT_HEAD(&p->spare, up, entry);
+		p->nspare++;
+	} else
+		up_free(up);
 	p->nobjs--;
 	pool_maybe_free(p);
+}
+
+/* Frees the spare structs (the pool is going). */
+static void
+pool_free_spare(struct gw_pool *p)
+{
+	struct gw_upstream *up;
+
+	while ((up = TAILQ_FIRST(&p->spare)) != NULL) {
+		TAILQ_REMOVE(&p->spare, up, entry);
+		p->nspare--;
+		up_free(up);
+	}
 }
 
 /*
@@ -668,6 +735,7 @@ pool_maybe_free(struct gw_pool *p)
 		if (p->dns_pending)
 			return;
 	}
+	pool_free_spare(p);
 	free(p);
 }
 
@@ -797,6 +865,7 @@ gw_pool_create(struct gw_worker *w, const struct gw_host *host,
 	TAILQ_INIT(&p->queue);
 	TAILQ_INIT(&p->resolving);
 	TAILQ_INIT(&p->h2conns);
+	TAILQ_INIT(&p->spare);
 
 	/* An address literal needs no lookup, ever. */
 	if (evutil_inet_pton(AF_INET, host->name, &s4->sin_addr) == 1) {
@@ -825,6 +894,7 @@ gw_pool_destroy(struct gw_pool *p)
 		return;
 	p->destroying = true;
 	p->hold++;
+	pool_free_spare(p);
 	while ((up = TAILQ_FIRST(&p->idle)) != NULL)
 		up_close(up);
 	/* h2c connections without a stream go now, the others with their
@@ -850,6 +920,12 @@ unsigned
 gw_pool_total(const struct gw_pool *p)
 {
 	return p->nconns;
+}
+
+unsigned
+gw_pool_spare(const struct gw_pool *p)
+{
+	return p->nspare;
 }
 
 /* --- connecting ------------------------------------------------------- */
@@ -1963,6 +2039,7 @@ h2s_submit(struct gw_upstream *hs)
 	nghttp2_data_provider prd;
 	size_t len = evbuffer_get_length(st->req_head), i, j, n = 4;
 	const char *buf = (const char *)evbuffer_pullup(st->req_head, -1);
+	char namebuf[UP_NAMES_STACK];
 	char *names, *q;
 	int rc;
 	int32_t sid;
@@ -1973,7 +2050,7 @@ h2s_submit(struct gw_upstream *hs)
 		    rc);
 		return -1;
 	}
-	names = q = xmalloc(len);
+	names = q = len <= sizeof(namebuf) ? namebuf : xmalloc(len);
 	nv[0] = UP_NV(":method", 7, req.method, req.method_len);
 	nv[1] = UP_NV(":scheme", 7, "http", 4);
 	nv[2] = UP_NV(":authority", 10, hs->pool->host->name,
@@ -2001,7 +2078,8 @@ h2s_submit(struct gw_upstream *hs)
 	prd.read_callback = h2s_data_read_cb;
 	sid = nghttp2_submit_request(s, NULL, nv, n,
 	    hs->req_complete ? NULL : &prd, NULL);
-	free(names);
+	if (names != namebuf)
+		free(names);
 	if (sid < 0) {
 		log_info("%s: request not submitted: %s", hs->addr,
 		    nghttp2_strerror(sid));
