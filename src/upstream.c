@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/buffer_compat.h>  /* evbuffer_setcb: drop callbacks */
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -100,6 +101,10 @@ const char gw_upstream_err_too_large[] = "backend response head too large";
 #define UP_HEAD_MAX (64 * 1024)      /* bytes in a response head */
 #define UP_MAX_HEADERS 128           /* fields in a head or trailers */
 #define UP_MAX_ADDRS 16              /* addresses kept per name */
+#define UP_SPARE_MAX 256             /* dead structs kept per pool */
+#define UP_FIELDS_KEEP 8192          /* h2 field buffer a spare keeps */
+#define UP_NAMES_STACK 2048          /* h2 request field names on the
+					stack; a longer head: the heap */
 
 #define UP_DEFAULT_MAX_IDLE 64
 #define UP_DEFAULT_MAX_TOTAL 1024
@@ -165,6 +170,10 @@ struct gw_pool {
 	bool destroying;             /* gw_pool_destroy() was called */
 	int64_t full_logged_ns;      /* last "queue full" warning */
 	struct up_list h2conns;      /* UP_H2_CONN that are not UP_DEAD */
+	struct up_list spare;        /* dead structs for up_new() to reuse
+					(events idle, buffers empty); not
+					counted in nobjs */
+	unsigned nspare;             /* length of spare, <= UP_SPARE_MAX */
 };
 
 /* What a struct gw_upstream stands for. */
@@ -243,6 +252,10 @@ struct gw_upstream {
 	int32_t sid;                 /* stream id; 0 before the request */
 	int status;                  /* :status of the head being read */
 	unsigned nfields;            /* fields of the head being read */
+	char *fbuf;                  /* UP_H2_STREAM: the fields of the head
+					or trailers being read, as "name:
+					value\r\n" lines; kept by a spare */
+	size_t flen, fcap;           /* bytes in fbuf, its size */
 	bool closed;                 /* nghttp2 closed the stream */
 	bool remote_ended;           /* END_STREAM came from the backend */
 	bool deferred;               /* the request body is DEFERRED */
@@ -310,23 +323,48 @@ up_format_addr(struct gw_upstream *up, const struct sockaddr *sa)
 
 /* --- lifetime --------------------------------------------------------- */
 
+/*
+ * A struct for pool p: a spare one if there is, else a new one.  A spare
+ * keeps its kick and timer events (deleted, their argument the struct
+ * itself), its data and trailers buffers (empty, no callback) and its
+ * fbuf (flen 0); every other field is zeroed as by calloc, so nothing of
+ * its last life shows.
+ */
 static struct gw_upstream *
 up_new(struct gw_pool *p, enum up_state state)
 {
-	struct gw_upstream *up = xcalloc(1, sizeof(*up));
+	struct gw_upstream *up;
 
+	if ((up = TAILQ_FIRST(&p->spare)) != NULL) {
+		struct event *kick = up->kick, *timer = up->timer;
+		struct evbuffer *data = up->data, *trailers = up->trailers;
+		char *fbuf = up->fbuf;
+		size_t fcap = up->fcap;
+
+		TAILQ_REMOVE(&p->spare, up, entry);
+		p->nspare--;
+		memset(up, 0, sizeof(*up));
+		up->kick = kick;
+		up->timer = timer;
+		up->data = data;
+		up->trailers = trailers;
+		up->fbuf = fbuf;
+		up->fcap = fcap;
+	} else {
+		up = xcalloc(1, sizeof(*up));
+		up->kick = event_new(p->base, -1, 0, up_kick_cb, up);
+		up->timer = evtimer_new(p->base, up_timer_cb, up);
+		up->data = evbuffer_new();
+		up->trailers = evbuffer_new();
+		if (up->kick == NULL || up->timer == NULL ||
+		    up->data == NULL || up->trailers == NULL) {
+			log_crit("out of memory");
+			abort();
+		}
+	}
 	up->pool = p;
 	up->state = state;
 	up->fd = -1;
-	up->kick = event_new(p->base, -1, 0, up_kick_cb, up);
-	up->timer = evtimer_new(p->base, up_timer_cb, up);
-	up->data = evbuffer_new();
-	up->trailers = evbuffer_new();
-	if (up->kick == NULL || up->timer == NULL || up->data == NULL ||
-	    up->trailers == NULL) {
-		log_crit("out of memory");
-		abort();
-	}
 	p->nobjs++;
 	if (state == UP_NEW)
 		p->nconns++;
@@ -345,7 +383,29 @@ up_enter(struct gw_upstream *up)
 	up->in_cb++;
 }
 
-/* Frees up if nothing can reach it any more. */
+static void
+up_free(struct gw_upstream *up)
+{
+	event_free(up->kick);
+	event_free(up->timer);
+	evbuffer_free(up->data);
+	evbuffer_free(up->trailers);
+	free(up->fbuf);
+	free(up);
+}
+
+/* Empties a buffer for its next owner: no bytes, no callback.  False if
+ * it cannot be (frozen). */
+static bool
+up_buf_reset(struct evbuffer *b)
+{
+	evbuffer_setcb(b, NULL, NULL);
+	return evbuffer_drain(b, evbuffer_get_length(b)) == 0 &&
+	    evbuffer_get_length(b) == 0;
+}
+
+/* Frees up if nothing can reach it any more: into the pool's spares
+ * while there is room and the pool stays, else for good. */
 static void
 up_maybe_free(struct gw_upstream *up)
 {
@@ -357,14 +417,38 @@ up_maybe_free(struct gw_upstream *up)
 		nghttp2_session_del(up->h2->session);
 		free(up->h2->byid);
 		free(up->h2);
+		up->h2 = NULL;
 	}
-	event_free(up->kick);
-	event_free(up->timer);
-	evbuffer_free(up->data);
-	evbuffer_free(up->trailers);
-	free(up);
+	event_del(up->kick);
+	event_del(up->timer);
+	up->flen = 0;
+	if (up->fcap > UP_FIELDS_KEEP) {
+		free(up->fbuf);
+		up->fbuf = NULL;
+		up->fcap = 0;
+	}
+	if (!p->destroying && p->nspare < UP_SPARE_MAX && up->bev == NULL &&
+	    up->conn_ev == NULL && up->fd == -1 && up_buf_reset(up->data) &&
+	    up_buf_reset(up->trailers)) {
+		TAILQ_INSERT_HEAD(&p->spare, up, entry);
+		p->nspare++;
+	} else
+		up_free(up);
 	p->nobjs--;
 	pool_maybe_free(p);
+}
+
+/* Frees the spare structs (the pool is going). */
+static void
+pool_free_spare(struct gw_pool *p)
+{
+	struct gw_upstream *up;
+
+	while ((up = TAILQ_FIRST(&p->spare)) != NULL) {
+		TAILQ_REMOVE(&p->spare, up, entry);
+		p->nspare--;
+		up_free(up);
+	}
 }
 
 /*
@@ -471,6 +555,7 @@ up_attach(struct gw_upstream *up, struct gw_stream *st)
 	gw_h1_chunked_init(&up->chunked);
 	evbuffer_drain(up->data, evbuffer_get_length(up->data));
 	evbuffer_drain(up->trailers, evbuffer_get_length(up->trailers));
+	up->flen = 0;
 
 	/* The method that goes on the wire is the one in the request line
 	 * (the route may set its own), so framing and retries follow it. */
@@ -668,6 +753,7 @@ pool_maybe_free(struct gw_pool *p)
 		if (p->dns_pending)
 			return;
 	}
+	pool_free_spare(p);
 	free(p);
 }
 
@@ -797,6 +883,7 @@ gw_pool_create(struct gw_worker *w, const struct gw_host *host,
 	TAILQ_INIT(&p->queue);
 	TAILQ_INIT(&p->resolving);
 	TAILQ_INIT(&p->h2conns);
+	TAILQ_INIT(&p->spare);
 
 	/* An address literal needs no lookup, ever. */
 	if (evutil_inet_pton(AF_INET, host->name, &s4->sin_addr) == 1) {
@@ -825,6 +912,7 @@ gw_pool_destroy(struct gw_pool *p)
 		return;
 	p->destroying = true;
 	p->hold++;
+	pool_free_spare(p);
 	while ((up = TAILQ_FIRST(&p->idle)) != NULL)
 		up_close(up);
 	/* h2c connections without a stream go now, the others with their
@@ -850,6 +938,12 @@ unsigned
 gw_pool_total(const struct gw_pool *p)
 {
 	return p->nconns;
+}
+
+unsigned
+gw_pool_spare(const struct gw_pool *p)
+{
+	return p->nspare;
 }
 
 /* --- connecting ------------------------------------------------------- */
@@ -1210,17 +1304,16 @@ up_exchange_start(struct gw_upstream *up)
 
 /* --- reading the response --------------------------------------------- */
 
-/* Splits raw trailer lines ("name: value\r\n", validated by the decoder)
- * into out[0..max); returns the count.  Pointers go into up->trailers. */
+/* Splits raw field lines p[0..len) ("name: value\r\n", validated by the
+ * decoder) into out[0..max); returns the count.  Pointers go into p. */
 static size_t
-up_parse_trailers(struct gw_upstream *up, struct gw_hdr *out, size_t max)
+up_parse_fields(const char *p, size_t len, struct gw_hdr *out, size_t max)
 {
-	size_t len = evbuffer_get_length(up->trailers), n = 0;
-	const char *p, *end, *eol, *colon, *v, *ve;
+	size_t n = 0;
+	const char *end, *eol, *colon, *v, *ve;
 
 	if (len == 0)
 		return 0;
-	p = (const char *)evbuffer_pullup(up->trailers, -1);
 	end = p + len;
 	while (p < end && n < max) {
 		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
@@ -1241,6 +1334,18 @@ up_parse_trailers(struct gw_upstream *up, struct gw_hdr *out, size_t max)
 		p = eol + 1;
 	}
 	return n;
+}
+
+/* The same for the trailer lines in up->trailers (HTTP/1.1). */
+static size_t
+up_parse_trailers(struct gw_upstream *up, struct gw_hdr *out, size_t max)
+{
+	size_t len = evbuffer_get_length(up->trailers);
+
+	if (len == 0)
+		return 0;
+	return up_parse_fields((const char *)evbuffer_pullup(up->trailers,
+	    -1), len, out, max);
 }
 
 /* The response is complete: decides reuse, then tells the stream. */
@@ -1961,6 +2066,7 @@ h2s_submit(struct gw_upstream *hs)
 	nghttp2_data_provider prd;
 	size_t len = evbuffer_get_length(st->req_head), i, j, n = 4;
 	const char *buf = (const char *)evbuffer_pullup(st->req_head, -1);
+	char namebuf[UP_NAMES_STACK];
 	char *names, *q;
 	int rc;
 	int32_t sid;
@@ -1971,7 +2077,7 @@ h2s_submit(struct gw_upstream *hs)
 		    rc);
 		return -1;
 	}
-	names = q = xmalloc(len);
+	names = q = len <= sizeof(namebuf) ? namebuf : xmalloc(len);
 	nv[0] = UP_NV(":method", 7, req.method, req.method_len);
 	nv[1] = UP_NV(":scheme", 7, "http", 4);
 	nv[2] = UP_NV(":authority", 10, hs->pool->host->name,
@@ -1999,7 +2105,8 @@ h2s_submit(struct gw_upstream *hs)
 	prd.read_callback = h2s_data_read_cb;
 	sid = nghttp2_submit_request(s, NULL, nv, n,
 	    hs->req_complete ? NULL : &prd, NULL);
-	free(names);
+	if (names != namebuf)
+		free(names);
 	if (sid < 0) {
 		log_info("%s: request not submitted: %s", hs->addr,
 		    nghttp2_strerror(sid));
@@ -2043,11 +2150,11 @@ h2s_end(struct gw_upstream *hs)
 
 	hs->phase = PH_ENDED;
 	hs->clean = true;
-	ntr = up_parse_trailers(hs, tr, GW_ARRAY_SIZE(tr));
+	ntr = up_parse_fields(hs->fbuf, hs->flen, tr, GW_ARRAY_SIZE(tr));
 	if (gw_stream_on_response_end(hs->stream, ntr > 0 ? tr : NULL,
 	    ntr) < 0)
 		up_orphan(hs);
-	evbuffer_drain(hs->trailers, evbuffer_get_length(hs->trailers));
+	hs->flen = 0;
 }
 
 /*
@@ -2085,7 +2192,7 @@ h2s_deliver(struct gw_upstream *hs)
 }
 
 /*
- * The response head is complete (fields in hs->trailers, :status in
+ * The response head is complete (fields in hs->fbuf, :status in
  * hs->status).  Interim 1xx heads are dropped (RFC 9110 15.2); a 101 is
  * nonsense here.  end: the HEADERS ended the stream (no body).
  */
@@ -2101,12 +2208,12 @@ h2s_head(struct gw_upstream *hs, bool end)
 	hs->got_byte = true;
 	hs->status = 0;
 	if (status < 200) {
-		evbuffer_drain(hs->trailers, evbuffer_get_length(hs->trailers));
+		hs->flen = 0;
 		if (status == 101 || end)
 			h2s_fail(hs, gw_upstream_err_bad_response);
 		return;
 	}
-	n = up_parse_trailers(hs, hdrs, GW_ARRAY_SIZE(hdrs));
+	n = up_parse_fields(hs->fbuf, hs->flen, hdrs, GW_ARRAY_SIZE(hdrs));
 	for (i = 0; i < n && !end; i++) {
 		if (!gw_h1_name_eq(hdrs[i].name, hdrs[i].name_len,
 		    "content-length") || hdrs[i].value_len == 0 ||
@@ -2120,7 +2227,7 @@ h2s_head(struct gw_upstream *hs, bool end)
 		cl = 0;
 	hs->phase = PH_BODY;
 	cb = gw_stream_on_response_head(st, status, hdrs, n, cl);
-	evbuffer_drain(hs->trailers, evbuffer_get_length(hs->trailers));
+	hs->flen = 0;
 	if (cb < 0) {
 		up_orphan(hs);
 		return;
@@ -2248,7 +2355,8 @@ h2c_on_header_cb(nghttp2_session *s, const nghttp2_frame *frame,
     size_t valuelen, uint8_t flags, void *arg)
 {
 	struct gw_upstream *hs;
-	size_t i;
+	size_t i, need;
+	char *q;
 
 	(void)s;
 	(void)flags;
@@ -2264,17 +2372,26 @@ h2c_on_header_cb(nghttp2_session *s, const nghttp2_frame *frame,
 	if (namelen > 0 && name[0] == ':')
 		return 0;
 	/* The fields wait as "name: value" lines (nghttp2 checked them:
-	 * no CR, LF or NUL, no colon in a name) until the head or the
-	 * trailers are complete. */
-	if (evbuffer_get_length(hs->trailers) + namelen + valuelen + 4 >
-	    UP_HEAD_MAX || ++hs->nfields > UP_MAX_HEADERS) {
+	 * no CR, LF or NUL, no colon in a name) in fbuf until the head or
+	 * the trailers are complete. */
+	need = hs->flen + namelen + valuelen + 4;
+	if (need > UP_HEAD_MAX || ++hs->nfields > UP_MAX_HEADERS) {
 		hs->fail_err = gw_upstream_err_too_large;
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
-	evbuffer_add(hs->trailers, name, namelen);
-	evbuffer_add(hs->trailers, ": ", 2);
-	evbuffer_add(hs->trailers, value, valuelen);
-	evbuffer_add(hs->trailers, "\r\n", 2);
+	if (need > hs->fcap) {
+		hs->fcap = GW_MAX(need, GW_MAX(hs->fcap * 2, 1024));
+		hs->fbuf = xrealloc(hs->fbuf, hs->fcap);
+	}
+	q = hs->fbuf + hs->flen;
+	memcpy(q, name, namelen);
+	q += namelen;
+	memcpy(q, ": ", 2);
+	q += 2;
+	memcpy(q, value, valuelen);
+	q += valuelen;
+	memcpy(q, "\r\n", 2);
+	hs->flen = need;
 	return 0;
 }
 

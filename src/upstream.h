@@ -133,5 +133,7 @@ struct ssl_ctx_st *gw_upstream_tls_ctx_create(void);
 /* Idle and total connections of a pool (tests, metrics). */
 unsigned gw_pool_idle(const struct gw_pool *p);
 unsigned gw_pool_total(const struct gw_pool *p);
+/* Dead upstream structs the pool keeps for reuse (tests). */
+unsigned gw_pool_spare(const struct gw_pool *p);
 
 #endif

@@ -63,7 +63,10 @@ enum mode {
 	M_SLOW,          /* 200, 10 bytes, then nothing */
 	M_GOAWAY,        /* at stream 3: GOAWAY(last 1), answers 1; later
 			    connections answer as M_OK */
+	M_MANY,          /* 200 with MANY_FIELDS fields (too many) */
 };
+
+#define MANY_FIELDS 140          /* above the gateway's 128 */
 
 struct server;
 
@@ -220,6 +223,20 @@ srv_respond(struct sconn *c, int32_t id, struct sstream *st)
 		evbuffer_add(st->out, "0123456789", 10);
 		st->slow = true;
 		break;
+	case M_MANY: {
+		nghttp2_nv many[MANY_FIELDS + 1];
+		static char names[MANY_FIELDS][8];
+
+		many[0] = hdr[0];
+		for (i = 0; i < MANY_FIELDS; i++) {
+			snprintf(names[i], sizeof(names[i]), "x-%zu", i);
+			many[i + 1] = (nghttp2_nv){ (uint8_t *)names[i],
+			    (uint8_t *)"v", strlen(names[i]), 1, 0 };
+		}
+		nghttp2_submit_response(c->ss, id, many, MANY_FIELDS + 1,
+		    NULL);
+		return;
+	}
 	}
 	nghttp2_submit_response(c->ss, id, hdr, nhdr, &prd);
 }
@@ -882,6 +899,279 @@ test_destroy_with_busy(void **state)
 	assert_true(LIST_EMPTY(&e->s.conns));
 }
 
+/* --- reuse of dead stream structs (the pool's spares) ----------------- */
+
+/* Sequential streams reuse one struct, most recently dead first: the
+ * pool holds one spare between them, and each answer is whole. */
+static void
+test_spare_sequential(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *ms;
+	struct gw_upstream *first = NULL;
+	int i;
+
+	assert_int_equal(gw_pool_spare(e->pool), 0);
+	for (i = 0; i < 200; i++) {
+		ms = start_get(e);
+		if (i == 0)
+			first = ms->st.up;
+		else
+			assert_ptr_equal(ms->st.up, first);
+		assert_int_equal(gw_pool_spare(e->pool), 0);
+		RUN_UNTIL(e, ms->done, WAIT_MS);
+		assert_true(ms->ended);
+		assert_int_equal(ms->errors, 0);
+		assert_int_equal(ms->ready, 1);
+		assert_int_equal(ms->heads, 1);
+		assert_int_equal(ms->status, 200);
+		assert_int_equal(ms->content_length, 5);
+		assert_string_equal(ms->hdrs, "x-a: b\ncontent-length: 5\n");
+		assert_body(ms, "hello");
+		assert_true(ms->trailers_null);
+		/* Ended: the struct is a spare already. */
+		assert_int_equal(gw_pool_spare(e->pool), 1);
+		mock_stream_free(ms);
+	}
+	assert_int_equal(e->s.requests, 200);
+	assert_int_equal(e->s.accepts, 1);
+}
+
+#define NCONC 300
+
+/* More streams at once than the pool keeps spares: each gets its own
+ * struct, all answers are whole, and the spares stop at the bound
+ * (256); a second wave takes them again. */
+static void
+test_spare_concurrent_bounded(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *ms[NCONC];
+	int round, i;
+
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < NCONC; i++)
+			ms[i] = start_get(e);
+		for (i = 0; i < NCONC; i++) {
+			int j;
+
+			for (j = 0; j < i; j++)
+				assert_ptr_not_equal(ms[i]->st.up,
+				    ms[j]->st.up);
+		}
+		/* The second wave took every spare there was. */
+		assert_int_equal(gw_pool_spare(e->pool), 0);
+		for (i = 0; i < NCONC; i++) {
+			RUN_UNTIL(e, ms[i]->done, WAIT_MS);
+			assert_true(ms[i]->ended);
+			assert_int_equal(ms[i]->errors, 0);
+			assert_int_equal(ms[i]->status, 200);
+			assert_string_equal(ms[i]->hdrs,
+			    "x-a: b\ncontent-length: 5\n");
+			assert_body(ms[i], "hello");
+			assert_true(ms[i]->trailers_null);
+		}
+		for (i = 0; i < NCONC; i++)
+			mock_stream_free(ms[i]);
+		assert_int_equal(gw_pool_spare(e->pool), 256);
+	}
+	assert_int_equal(e->s.requests, 2 * NCONC);
+}
+
+/* A stream let go with response body held (paused) and one let go with
+ * its trailers held: the struct each leaves is reused, and the next
+ * exchange on it sees none of that: its own head, body and no trailers.
+ * Then one reset by the backend, reused the same way. */
+static void
+test_spare_no_stale_state(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *ms, *next;
+	struct gw_upstream *up;
+
+	/* Body held: a paused stream takes one piece, the rest of the
+	 * window waits in the struct. */
+	e->s.mode = M_BIG;
+	ms = start_get(e);
+	up = ms->st.up;
+	ms->pause_on_data = true;
+	RUN_UNTIL(e, ms->data_calls > 0, WAIT_MS);
+	RUN_UNTIL(e, e->s.big_sent >= WINDOW / 2, WAIT_MS);
+	RUN_FOR(e, 50);
+	assert_false(ms->done);
+	mock_stream_free(ms);
+	assert_int_equal(gw_pool_spare(e->pool), 1);
+	e->s.mode = M_OK;
+	next = start_get(e);
+	assert_ptr_equal(next->st.up, up);
+	RUN_UNTIL(e, next->done, WAIT_MS);
+	assert_true(next->ended);
+	assert_int_equal(next->ready, 1);
+	assert_int_equal(next->status, 200);
+	assert_int_equal(next->content_length, 5);
+	assert_string_equal(next->hdrs, "x-a: b\ncontent-length: 5\n");
+	assert_body(next, "hello");
+	assert_int_equal(next->data_calls, 1);
+	assert_true(next->trailers_null);
+	mock_stream_free(next);
+	RUN_UNTIL(e, e->s.cancels == 1, WAIT_MS);
+
+	/* Trailers held: the whole response came while paused. */
+	e->s.mode = M_TRAILERS;
+	ms = start_get(e);
+	assert_ptr_equal(ms->st.up, up);
+	ms->pause_on_data = true;
+	RUN_UNTIL(e, ms->data_calls > 0, WAIT_MS);
+	RUN_FOR(e, 50);
+	assert_false(ms->done);
+	mock_stream_free(ms);
+	e->s.mode = M_OK;
+	next = start_get(e);
+	assert_ptr_equal(next->st.up, up);
+	RUN_UNTIL(e, next->done, WAIT_MS);
+	assert_true(next->ended);
+	assert_string_equal(next->hdrs, "x-a: b\ncontent-length: 5\n");
+	assert_body(next, "hello");
+	assert_true(next->trailers_null);
+	assert_int_equal(next->ntrailers, 0);
+	mock_stream_free(next);
+
+	/* Reset by the backend: the failed struct serves the next. */
+	e->s.mode = M_RST;
+	ms = start_get(e);
+	assert_ptr_equal(ms->st.up, up);
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_ptr_equal(ms->error, gw_upstream_err_reset);
+	mock_stream_free(ms);
+	e->s.mode = M_OK;
+	next = start_get(e);
+	assert_ptr_equal(next->st.up, up);
+	RUN_UNTIL(e, next->done, WAIT_MS);
+	assert_true(next->ended);
+	assert_int_equal(next->errors, 0);
+	assert_null(next->error);
+	assert_int_equal(next->st.retries, 0);
+	assert_body(next, "hello");
+	mock_stream_free(next);
+	assert_int_equal(e->s.accepts, 1);
+}
+
+/* A struct whose stream got response bytes, then one that failed with
+ * too many fields: reused, neither shows.  A refused stream on the first
+ * is retried (it got no byte of its own), the next exchange on the
+ * second counts its fields from zero, and a reset reports a reset. */
+static void
+test_spare_no_stale_verdicts(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *ms, *next;
+	struct gw_upstream *up;
+
+	ms = start_get(e);
+	up = ms->st.up;
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_true(ms->ended);
+	mock_stream_free(ms);
+	/* Stream 3, above the GOAWAY's last id 1: refused. */
+	e->s.mode = M_GOAWAY;
+	ms = start_get(e);
+	assert_ptr_equal(ms->st.up, up);
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_true(ms->ended);
+	assert_int_equal(ms->errors, 0);
+	assert_int_equal(ms->st.retries, 1);
+	assert_body(ms, "hello");
+	assert_int_equal(e->s.accepts, 2);
+	mock_stream_free(ms);
+	RUN_FOR(e, 20);
+
+	e->s.mode = M_MANY;
+	ms = start_get(e);
+	up = ms->st.up;
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_ptr_equal(ms->error, gw_upstream_err_too_large);
+	mock_stream_free(ms);
+	e->s.mode = M_RST;
+	ms = start_get(e);
+	assert_ptr_equal(ms->st.up, up);
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_ptr_equal(ms->error, gw_upstream_err_reset);
+	mock_stream_free(ms);
+	e->s.mode = M_MANY;
+	ms = start_get(e);
+	up = ms->st.up;
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	assert_ptr_equal(ms->error, gw_upstream_err_too_large);
+	mock_stream_free(ms);
+	e->s.mode = M_OK;
+	next = start_get(e);
+	assert_ptr_equal(next->st.up, up);
+	RUN_UNTIL(e, next->done, WAIT_MS);
+	assert_true(next->ended);
+	assert_int_equal(next->errors, 0);
+	assert_string_equal(next->hdrs, "x-a: b\ncontent-length: 5\n");
+	assert_body(next, "hello");
+	mock_stream_free(next);
+}
+
+/* A stream let go before its kick ran (its connection ready): the
+ * struct is reused at once, and the new stream starts once, alone. */
+static void
+test_spare_released_before_kick(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *ms, *next;
+	struct gw_upstream *up;
+
+	ms = start_get(e);
+	RUN_UNTIL(e, ms->done, WAIT_MS);
+	mock_stream_free(ms);
+	ms = start_get(e);
+	up = ms->st.up;
+	mock_stream_free(ms);
+	next = start_get(e);
+	assert_ptr_equal(next->st.up, up);
+	RUN_UNTIL(e, next->done, WAIT_MS);
+	RUN_FOR(e, 20);
+	assert_true(next->ended);
+	assert_int_equal(next->ready, 1);
+	assert_int_equal(next->heads, 1);
+	assert_body(next, "hello");
+	assert_int_equal(e->s.requests, 2);
+	mock_stream_free(next);
+}
+
+/* The pool goes with spares and a busy stream: the spares are freed at
+ * once, the stream's struct with the pool at its release (the leak
+ * checks of the valgrind and ASan runs see the rest). */
+static void
+test_destroy_with_spares(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *ms[3], *busy;
+	struct gw_pool *p = e->pool;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ms[i] = start_get(e);
+	for (i = 0; i < 3; i++)
+		RUN_UNTIL(e, ms[i]->done, WAIT_MS);
+	for (i = 0; i < 3; i++)
+		mock_stream_free(ms[i]);
+	assert_int_equal(gw_pool_spare(p), 3);
+	e->s.mode = M_SLOW;
+	busy = start_get(e);
+	assert_int_equal(gw_pool_spare(p), 2);
+	RUN_UNTIL(e, busy->data_calls > 0, WAIT_MS);
+	gw_pool_destroy(p);
+	e->pool = NULL;
+	/* Still there: a stream holds it. */
+	assert_int_equal(gw_pool_spare(p), 0);
+	mock_stream_free(busy);
+	RUN_UNTIL(e, LIST_EMPTY(&e->s.conns), WAIT_MS);
+	assert_true(LIST_EMPTY(&e->s.conns));
+}
+
 int
 main(void)
 {
@@ -901,6 +1191,12 @@ main(void)
 		T(test_goaway_retries),
 		T(test_connect_refused),
 		T(test_destroy_with_busy),
+		T(test_spare_sequential),
+		T(test_spare_concurrent_bounded),
+		T(test_spare_no_stale_state),
+		T(test_spare_no_stale_verdicts),
+		T(test_spare_released_before_kick),
+		T(test_destroy_with_spares),
 #undef T
 	};
 

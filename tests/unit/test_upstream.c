@@ -1288,6 +1288,47 @@ test_queue_gets_closed_slot(void **state)
 	mock_stream_free(b);
 }
 
+/* The structs of a queued stream (dead once it moves to a connection)
+ * and of a refused one (dead once told) are the pool's spares, and the
+ * next queued and refused streams take them: each round sees the same
+ * outcome, none of the last round's state. */
+static void
+test_queue_structs_reused(void **state)
+{
+	struct env *e = *state;
+	struct gw_pool_limits lim = { .max_total = 1, .max_queue = 1 };
+	struct mock_stream *a, *b, *c;
+	int round;
+
+	env_pool(e, "127.0.0.1", e->b.port, false, &lim);
+	for (round = 0; round < 3; round++) {
+		assert_int_equal(gw_pool_spare(e->pool), round == 0 ? 0 : 2);
+		a = start_get(e, GET_A);
+		b = start_get(e, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+		c = start_get(e, GET_A);
+		assert_int_equal(gw_pool_spare(e->pool), 0);
+		RUN_UNTIL(e, a->done && b->done && c->done, WAIT_MS);
+		assert_true(a->ended);
+		assert_body(a, "hello");
+		assert_true(b->ended);
+		assert_int_equal(b->errors, 0);
+		assert_int_equal(b->ready, 1);
+		assert_int_equal(b->heads, 1);
+		assert_int_equal(b->status, 200);
+		assert_int_equal(b->st.retries, 0);
+		assert_body(b, "hello");
+		assert_int_equal(c->errors, 1);
+		assert_ptr_equal(c->error, gw_upstream_err_connect);
+		assert_int_equal(c->ready, 0);
+		assert_int_equal(gw_pool_spare(e->pool), 2);
+		mock_stream_free(a);
+		mock_stream_free(b);
+		mock_stream_free(c);
+	}
+	assert_int_equal(e->b.accepts, 1);
+	assert_int_equal(e->b.requests, 6);
+}
+
 /* A queued stream that leaves is simply dropped from the queue. */
 static void
 test_queue_leave(void **state)
@@ -1599,6 +1640,7 @@ main(void)
 		T(test_queue_at_max_total),
 		T(test_queue_gets_closed_slot),
 		T(test_queue_leave),
+		T(test_queue_structs_reused),
 		T(test_destroy_with_busy),
 		T(test_dns_localhost),
 		T(test_dns_failure),
