@@ -213,6 +213,7 @@ struct gw_upstream {
 
 	/* --- the connection ------------------------------------------- */
 	struct bufferevent *bev;     /* from connected (TLS: handshaking) */
+	int64_t idle_since_ns;       /* UP_IDLE: when it became idle */
 	struct gw_sockio sockio;      /* bev's socket I/O, once ready */
 	int fd;                      /* during the TCP connect, else -1 */
 	struct event *conn_ev;       /* EV_WRITE on fd while connecting */
@@ -299,6 +300,29 @@ method_is(const char *m, size_t n, const char *name)
 	size_t len = strlen(name);
 
 	return n > len && memcmp(m, name, len) == 0 && m[len] == ' ';
+}
+
+/* RFC 9110 9.2.2, for the request line m[0..n). */
+static bool
+method_idempotent(const char *m, size_t n)
+{
+	return method_is(m, n, "GET") || method_is(m, n, "HEAD") ||
+	    method_is(m, n, "OPTIONS") || method_is(m, n, "PUT") ||
+	    method_is(m, n, "DELETE") || method_is(m, n, "TRACE");
+}
+
+/* Whether the request stream st sends is idempotent (by the method on
+ * the wire, the one in its request line). */
+static bool
+req_idempotent(struct gw_stream *st)
+{
+	char m[16];
+	ev_ssize_t got;
+
+	if (st == NULL || st->req_head == NULL ||
+	    (got = evbuffer_copyout(st->req_head, m, sizeof(m))) <= 0)
+		return false;
+	return method_idempotent(m, (size_t)got);
 }
 
 static void
@@ -564,10 +588,7 @@ up_attach(struct gw_upstream *up, struct gw_stream *st)
 		n = (size_t)got;
 	if (n > 0) {
 		up->req_is_head = method_is(m, n, "HEAD");
-		up->idempotent = method_is(m, n, "GET") ||
-		    method_is(m, n, "HEAD") || method_is(m, n, "OPTIONS") ||
-		    method_is(m, n, "PUT") || method_is(m, n, "DELETE") ||
-		    method_is(m, n, "TRACE");
+		up->idempotent = method_idempotent(m, n);
 	} else {
 		up->req_is_head = st->is_head;
 		up->idempotent = false;
@@ -619,6 +640,7 @@ up_release_now(struct gw_upstream *up)
 	}
 	up->state = UP_IDLE;
 	up->paused = false;
+	up->idle_since_ns = gw_now_ns();
 	/* Reading stays on while idle: a close by the server shows up as
 	 * EOF and the connection leaves the pool at once. */
 	bufferevent_enable(up->bev, EV_READ);
@@ -653,9 +675,19 @@ up_leave(struct gw_upstream *up)
  * data (session tickets), so bytes there are accepted; a close_notify
  * among them fails the exchange before any response byte, which the
  * retry covers.
+ *
+ * For an idempotent request the socket is looked at only after
+ * UP_PEEK_AFTER_NS of idleness: a server closes a connection for
+ * idleness after seconds, and what it sent before was read when it came
+ * (reading stays on while idle); a close the loop has not seen yet fails
+ * the exchange before any response byte, and the request is retried.
+ * Under load connections come back within microseconds, and the system
+ * call per request that the look costs is saved.
  */
+#define UP_PEEK_AFTER_NS GW_NS_PER_S
+
 static bool
-up_usable(struct gw_upstream *up)
+up_usable(struct gw_upstream *up, bool idempotent)
 {
 	char c;
 	ssize_t n;
@@ -663,6 +695,8 @@ up_usable(struct gw_upstream *up)
 
 	if (evbuffer_get_length(bufferevent_get_input(up->bev)) > 0)
 		return false;
+	if (idempotent && gw_now_ns() - up->idle_since_ns < UP_PEEK_AFTER_NS)
+		return true;
 	if ((fd = bufferevent_getfd(up->bev)) < 0)
 		return false;
 	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -674,14 +708,16 @@ up_usable(struct gw_upstream *up)
 	return up->pool->host->tls;
 }
 
-/* Takes the most recently used idle connection that is still usable. */
+/* Takes the most recently used idle connection that is still usable, for
+ * stream st. */
 static struct gw_upstream *
-pool_take_idle(struct gw_pool *p)
+pool_take_idle(struct gw_pool *p, struct gw_stream *st)
 {
 	struct gw_upstream *up;
+	bool idempotent = req_idempotent(st);
 
 	while ((up = TAILQ_FIRST(&p->idle)) != NULL) {
-		if (!up_usable(up)) {
+		if (!up_usable(up, idempotent)) {
 			log_debug("%s: idle connection closed by the peer",
 			    up->addr);
 			up_close(up);
@@ -712,7 +748,7 @@ pool_dispatch(struct gw_pool *p)
 		return;
 	p->in_dispatch = true;
 	while ((wt = TAILQ_FIRST(&p->queue)) != NULL) {
-		if ((c = pool_take_idle(p)) != NULL) {
+		if ((c = pool_take_idle(p, wt->stream)) != NULL) {
 			st = wt->stream;
 			TAILQ_REMOVE(&p->queue, wt, entry);
 			p->nqueued--;
@@ -2694,7 +2730,7 @@ gw_upstream_start(struct gw_pool *p, struct gw_stream *st)
 	if (p->host->h2)
 		return h2_start(p, st);
 	if (TAILQ_EMPTY(&p->queue)) {
-		if ((up = pool_take_idle(p)) != NULL) {
+		if ((up = pool_take_idle(p, st)) != NULL) {
 			up->reused = true;
 			up_attach(up, st);
 			up_kick(up);

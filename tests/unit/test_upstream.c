@@ -772,10 +772,39 @@ test_idle_unexpected_bytes(void **state)
 	mock_stream_free(b);
 }
 
-/* The close arrives while the loop does not run: the check on reuse
- * (pending EOF on the socket) must refuse the connection. */
+/* The close arrives while the loop does not run.  A POST, which cannot
+ * be retried, gets the check on reuse (pending EOF on the socket): the
+ * connection is refused before anything is written. */
 static void
 test_idle_close_seen_on_reuse(void **state)
+{
+	struct env *e = *state;
+	struct mock_stream *a, *b;
+
+	e->b.reply = reply_then_close;
+	a = start_get(e, GET_A);
+	RUN_UNTIL(e, a->done, WAIT_MS);
+	assert_true(a->ended);
+	usleep(100 * 1000);
+	b = mock_stream_new("POST",
+	    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n");
+	evbuffer_add(b->st.req_body, "abc", 3);
+	b->st.req_done = true;
+	assert_int_equal(gw_upstream_start(e->pool, &b->st), 0);
+	RUN_UNTIL(e, b->done, WAIT_MS);
+	assert_true(b->ended);
+	assert_int_equal(b->errors, 0);
+	assert_int_equal(b->st.retries, 0);
+	assert_int_equal(e->b.accepts, 2);
+	mock_stream_free(a);
+	mock_stream_free(b);
+}
+
+/* The same for a GET idle less than a second: no look at the socket (a
+ * system call per request saved); the write meets the close, and the
+ * idempotent request is retried on a new connection. */
+static void
+test_idle_close_get_retried(void **state)
 {
 	struct env *e = *state;
 	struct mock_stream *a, *b;
@@ -789,7 +818,8 @@ test_idle_close_seen_on_reuse(void **state)
 	RUN_UNTIL(e, b->done, WAIT_MS);
 	assert_true(b->ended);
 	assert_int_equal(b->errors, 0);
-	assert_int_equal(b->st.retries, 0);
+	assert_int_equal(b->status, 200);
+	assert_int_equal(b->st.retries, 1);
 	assert_int_equal(e->b.accepts, 2);
 	mock_stream_free(a);
 	mock_stream_free(b);
@@ -1619,6 +1649,7 @@ main(void)
 		T(test_reuse),
 		T(test_idle_closed_by_server),
 		T(test_idle_close_seen_on_reuse),
+		T(test_idle_close_get_retried),
 		T(test_idle_unexpected_bytes),
 		T(test_retry_get_on_reused),
 		T(test_post_not_retried),
