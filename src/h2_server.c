@@ -9,7 +9,9 @@
  *    gw_h2_server_free().
  *  - struct gw_h2_stream is one HTTP/2 stream: the nghttp2 stream user
  *    data and the gw_stream's front_ctx.  It owns the gw_stream.  Both are
- *    freed only in h2_stream_close(), called from on_stream_close_callback
+ *    released only in h2_stream_close() (to the worker's free lists, for
+ *    the next streams; see h2_stream_release()), called from
+ *    on_stream_close_callback
  *    and, for streams still open when the connection goes, from
  *    gw_h2_server_free() (nghttp2_session_del() does not call
  *    on_stream_close_callback).  Every other callback looks the stream up
@@ -59,6 +61,22 @@
 #include "worker.h"
 #include "xmalloc.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define GW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GW_ASAN 1
+#endif
+#endif
+#ifdef GW_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* --- limits ------------------------------------------------------------ */
 
 /* SETTINGS_MAX_CONCURRENT_STREAMS when the worker gives 0. */
@@ -83,6 +101,14 @@
  * CONTINUATION flood keeps adding fields): GOAWAY ENHANCE_YOUR_CALM. */
 #define GW_H2_ABUSE_HEADER_LIST (4 * GW_H2_MAX_HEADER_LIST)
 #define GW_H2_ABUSE_HEADER_FIELDS (4 * GW_H2_MAX_HEADER_FIELDS)
+/* A request head is handed on from the stack up to these sizes (regular
+ * fields, joined cookie bytes), from the heap beyond. */
+#define GW_H2_STACK_FIELDS 64
+#define GW_H2_STACK_COOKIE 1024
+/* A stream kept for reuse keeps its field array and trailer room up to
+ * these sizes; larger ones are freed. */
+#define GW_H2_KEEP_FIELDS 32
+#define GW_H2_KEEP_TRAILERS 4096
 
 /*
  * Flood limits, per connection, as token buckets (burst, refill per
@@ -195,9 +221,7 @@ struct gw_h2_stream {
 	/* Request head, until END_HEADERS: references (no copies) to the
 	 * field buffers nghttp2 decoded, dropped after gw_stream_begin(). */
 	nghttp2_rcbuf *pseudo[H2_NPSEUDO];
-	struct h2_field *fields;
-	size_t nfields;
-	size_t fields_cap;
+	size_t nfields;          /* in kept.fields */
 	size_t head_bytes;       /* RFC 9113 6.5.2 size of this block */
 	size_t head_count;       /* fields in this block */
 	bool head_too_large;     /* answer 431, drop the fields */
@@ -210,8 +234,7 @@ struct gw_h2_stream {
 				    reported consumed (window still closed) */
 
 	/* Response. */
-	struct evbuffer *out;    /* body bytes not yet framed */
-	nghttp2_nv *trailers;    /* one allocation; sent after the body */
+	nghttp2_nv *trailers;    /* in kept.tr: sent after the body */
 	size_t ntrailers;
 	bool head_sent;          /* final (non-1xx) response head queued */
 	bool has_provider;       /* DATA will follow the head */
@@ -222,6 +245,17 @@ struct gw_h2_stream {
 	bool resp_sent;          /* a frame with END_STREAM was written */
 	bool aborted;            /* we reset the stream */
 	bool closed;             /* nghttp2 closed it: ops fail */
+
+	/* Kept across reuse (must stay last): a released stream is zero
+	 * but for these, as xcalloc gave it; `out` is empty. */
+	struct h2_stream_kept {
+		struct evbuffer *out;    /* body bytes not yet framed */
+		struct h2_field *fields; /* request fields, fields_cap room */
+		size_t fields_cap;
+		void *tr;                /* trailer nv and bytes, tr_cap room */
+		size_t tr_cap;
+		struct gw_h2_stream *next_free;
+	} kept;
 };
 
 TAILQ_HEAD(h2_streams, gw_h2_stream);
@@ -353,17 +387,89 @@ h2_stream_get(struct gw_h2_conn *h2, int32_t id)
 	return nghttp2_session_get_stream_user_data(h2->session, id);
 }
 
+/*
+ * Streams are kept on the worker's free list (at most GW_FREELIST_MAX)
+ * rather than freed, with their `out` evbuffer, field array and trailer
+ * room: opening a stream then allocates nothing here.  ASan builds poison
+ * a listed stream but for `kept`.
+ */
+static struct gw_h2_stream *
+h2_stream_alloc(struct gw_worker *w)
+{
+	struct gw_h2_stream *hs = w->free_h2_streams.head;
+
+	if (hs == NULL) {
+		hs = xcalloc(1, sizeof *hs);
+		if ((hs->kept.out = evbuffer_new()) == NULL)
+			abort();
+		return hs;
+	}
+	w->free_h2_streams.head = hs->kept.next_free;
+	w->free_h2_streams.n--;
+	hs->kept.next_free = NULL;
+	UNPOISON(hs, offsetof(struct gw_h2_stream, kept));
+	return hs;
+}
+
+static void
+h2_stream_free_kept(struct h2_stream_kept *k)
+{
+	evbuffer_free(k->out);
+	free(k->fields);
+	free(k->tr);
+}
+
+/* hs is closed and its head dropped: keep it for reuse, or free it. */
+static void
+h2_stream_release(struct gw_worker *w, struct gw_h2_stream *hs)
+{
+	struct h2_stream_kept *k = &hs->kept;
+
+	if (w->free_h2_streams.n >= GW_FREELIST_MAX) {
+		h2_stream_free_kept(k);
+		free(hs);
+		return;
+	}
+	evbuffer_drain(k->out, evbuffer_get_length(k->out));
+	if (k->fields_cap > GW_H2_KEEP_FIELDS) {
+		free(k->fields);
+		k->fields = NULL;
+		k->fields_cap = 0;
+	}
+	if (k->tr_cap > GW_H2_KEEP_TRAILERS) {
+		free(k->tr);
+		k->tr = NULL;
+		k->tr_cap = 0;
+	}
+	memset(hs, 0, offsetof(struct gw_h2_stream, kept));
+	POISON(hs, offsetof(struct gw_h2_stream, kept));
+	k->next_free = w->free_h2_streams.head;
+	w->free_h2_streams.head = hs;
+	w->free_h2_streams.n++;
+}
+
+void
+gw_h2_server_cache_free(struct gw_worker *w)
+{
+	struct gw_h2_stream *hs;
+
+	while ((hs = w->free_h2_streams.head) != NULL) {
+		w->free_h2_streams.head = hs->kept.next_free;
+		UNPOISON(hs, offsetof(struct gw_h2_stream, kept));
+		h2_stream_free_kept(&hs->kept);
+		free(hs);
+	}
+	w->free_h2_streams.n = 0;
+}
+
 static struct gw_h2_stream *
 h2_stream_new(struct gw_h2_conn *h2, int32_t id)
 {
 	struct gw_h2_stream *hs;
 
-	hs = xcalloc(1, sizeof *hs);
+	hs = h2_stream_alloc(h2->c->worker);
 	hs->h2 = h2;
 	hs->id = id;
-	hs->out = evbuffer_new();
-	if (hs->out == NULL)
-		abort();
 	hs->st = gw_stream_create(h2->c, &h2_front_ops, hs);
 	hs->st->h2_id = id;
 	TAILQ_INSERT_TAIL(&h2->streams, hs, entry);
@@ -384,20 +490,18 @@ h2_stream_drop_head(struct gw_h2_stream *hs)
 		hs->pseudo[i] = NULL;
 	}
 	for (i = 0; i < hs->nfields; i++) {
-		nghttp2_rcbuf_decref(hs->fields[i].name);
-		nghttp2_rcbuf_decref(hs->fields[i].value);
+		nghttp2_rcbuf_decref(hs->kept.fields[i].name);
+		nghttp2_rcbuf_decref(hs->kept.fields[i].value);
 	}
-	free(hs->fields);
-	hs->fields = NULL;
-	hs->nfields = hs->fields_cap = 0;
+	hs->nfields = 0;
 }
 
 /*
  * The stream is over (nghttp2 closed it, or the connection is going):
  * tells the stream layer the client is gone if its response did not
  * complete and we did not reset it ourselves, destroys the gw_stream,
- * returns its unconsumed body bytes to the connection window, frees hs.
- * The only place streams are freed.
+ * returns its unconsumed body bytes to the connection window, releases
+ * hs.  The only place streams are released.
  */
 static void
 h2_stream_close(struct gw_h2_stream *hs)
@@ -415,9 +519,7 @@ h2_stream_close(struct gw_h2_stream *hs)
 	TAILQ_REMOVE(&h2->streams, hs, entry);
 	h2->nstreams--;
 	h2_stream_drop_head(hs);
-	evbuffer_free(hs->out);
-	free(hs->trailers);
-	free(hs);
+	h2_stream_release(h2->c->worker, hs);
 	if (!h2->dead)
 		h2_idle_update(h2);
 }
@@ -513,11 +615,12 @@ static void
 h2_request_head(struct gw_h2_stream *hs, bool end_stream)
 {
 	struct gw_req_head head;
-	struct gw_hdr *hdrs;
+	struct gw_hdr *hdrs, hdrs_stack[GW_H2_STACK_FIELDS];
 	nghttp2_vec method, path, authority, protocol, name, value;
 	size_t i, n, ncookies = 0, cookie_len = 0;
-	char *cookie = NULL;
+	char *cookie = NULL, cookie_stack[GW_H2_STACK_COOKIE];
 	bool cookie_done = false;
+	struct h2_field *fields = hs->kept.fields;
 
 	if (hs->head_too_large) {
 		log_debug("stream %d: request head too large: 431", hs->id);
@@ -558,22 +661,24 @@ h2_request_head(struct gw_h2_stream *hs, bool end_stream)
 	hs->is_head = h2_vec_is(method, "HEAD");
 
 	for (i = 0; i < hs->nfields; i++) {
-		name = h2_vec(hs->fields[i].name);
-		value = h2_vec(hs->fields[i].value);
+		name = h2_vec(fields[i].name);
+		value = h2_vec(fields[i].value);
 		if (h2_vec_is(name, "cookie")) {
 			ncookies++;
 			cookie_len += value.len + 2;
 		}
 	}
 	if (ncookies > 1)
-		cookie = xmalloc(cookie_len);
+		cookie = cookie_len <= sizeof cookie_stack ? cookie_stack :
+		    xmalloc(cookie_len);
 	cookie_len = 0;
 
-	hdrs = xcalloc(hs->nfields + 1, sizeof *hdrs);
+	hdrs = hs->nfields <= GW_ARRAY_SIZE(hdrs_stack) ? hdrs_stack :
+	    xcalloc(hs->nfields, sizeof *hdrs);
 	n = 0;
 	for (i = 0; i < hs->nfields; i++) {
-		name = h2_vec(hs->fields[i].name);
-		value = h2_vec(hs->fields[i].value);
+		name = h2_vec(fields[i].name);
+		value = h2_vec(fields[i].value);
 		if (h2_vec_is(name, "content-length"))
 			head.content_length = h2_parse_length(value);
 		else if (h2_vec_is(name, "host") &&
@@ -618,8 +723,10 @@ h2_request_head(struct gw_h2_stream *hs, bool end_stream)
 	hs->begun = true;
 	if (gw_stream_begin(hs->st, &head) != 0)
 		log_debug("stream %d: begin failed", hs->id);
-	free(hdrs);
-	free(cookie);
+	if (hdrs != hdrs_stack)
+		free(hdrs);
+	if (cookie != cookie_stack)
+		free(cookie);
 	h2_stream_drop_head(hs);
 }
 
@@ -666,7 +773,7 @@ h2_send_data_cb(nghttp2_session *session, nghttp2_frame *frame,
 
 	if (evbuffer_get_length(out) >= GW_H2_OUT_HIGH)
 		return NGHTTP2_ERR_WOULDBLOCK;
-	if (gw_h2_frame_add_data(out, framehd, frame->data.padlen, hs->out,
+	if (gw_h2_frame_add_data(out, framehd, frame->data.padlen, hs->kept.out,
 	    length) != 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	return 0;
@@ -683,7 +790,7 @@ h2_data_read_cb(nghttp2_session *session, int32_t id, uint8_t *buf,
     size_t length, uint32_t *flags, nghttp2_data_source *source, void *arg)
 {
 	struct gw_h2_stream *hs = source->ptr;
-	size_t avail = evbuffer_get_length(hs->out);
+	size_t avail = evbuffer_get_length(hs->kept.out);
 	size_t n = GW_MIN(avail, length);
 	int rv;
 
@@ -696,7 +803,6 @@ h2_data_read_cb(nghttp2_session *session, int32_t id, uint8_t *buf,
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 			rv = nghttp2_submit_trailer(session, id, hs->trailers,
 			    hs->ntrailers);
-			free(hs->trailers);
 			hs->trailers = NULL;
 			hs->ntrailers = 0;
 			if (rv != 0) {
@@ -781,15 +887,16 @@ h2_on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
 		hs->pseudo[p] = value;
 		return 0;
 	}
-	if (hs->nfields == hs->fields_cap) {
-		hs->fields_cap = hs->fields_cap == 0 ? 16 : hs->fields_cap * 2;
-		hs->fields = xreallocarray(hs->fields, hs->fields_cap,
-		    sizeof *hs->fields);
+	if (hs->nfields == hs->kept.fields_cap) {
+		hs->kept.fields_cap = hs->kept.fields_cap == 0 ? 16 :
+		    hs->kept.fields_cap * 2;
+		hs->kept.fields = xreallocarray(hs->kept.fields,
+		    hs->kept.fields_cap, sizeof *hs->kept.fields);
 	}
 	nghttp2_rcbuf_incref(name);
 	nghttp2_rcbuf_incref(value);
-	hs->fields[hs->nfields].name = name;
-	hs->fields[hs->nfields].value = value;
+	hs->kept.fields[hs->nfields].name = name;
+	hs->kept.fields[hs->nfields].value = value;
 	hs->nfields++;
 	return 0;
 }
@@ -1109,35 +1216,48 @@ h2_op_send_head(struct gw_stream *st, int status, const struct gw_hdr *hdrs,
 	return 0;
 }
 
-/* Queues body bytes; resumes the deferred data source. */
-static int
-h2_op_send_data(struct gw_stream *st, struct evbuffer *data, bool end_stream)
+static void
+h2_drop(struct evbuffer *data)
 {
-	struct gw_h2_stream *hs = st->front_ctx;
-
-	if (!h2_stream_usable(hs) || hs->aborted) {
+	if (data != NULL)
 		evbuffer_drain(data, evbuffer_get_length(data));
+}
+
+/* Queues body bytes (data may be NULL: none); resumes the deferred data
+ * source. */
+static int
+h2_queue_data(struct gw_h2_stream *hs, struct evbuffer *data,
+    bool end_stream)
+{
+	if (!h2_stream_usable(hs) || hs->aborted) {
+		h2_drop(data);
 		return -1;
 	}
 	if (!hs->head_sent) {
 		log_error("stream %d: body before the response head", hs->id);
-		evbuffer_drain(data, evbuffer_get_length(data));
+		h2_drop(data);
 		h2_stream_reset(hs);
 		return -1;
 	}
 	if (!hs->has_provider || hs->out_eof || hs->no_body)
-		evbuffer_drain(data, evbuffer_get_length(data));
-	else
-		evbuffer_add_buffer(hs->out, data);
+		h2_drop(data);
+	else if (data != NULL)
+		evbuffer_add_buffer(hs->kept.out, data);
 	if (!hs->has_provider || hs->out_eof)
 		return 0;
 	if (end_stream)
 		hs->out_eof = true;
-	if (evbuffer_get_length(hs->out) > GW_STREAM_HIGH_WATER)
+	if (evbuffer_get_length(hs->kept.out) > GW_STREAM_HIGH_WATER)
 		hs->resp_over = true;
 	nghttp2_session_resume_data(hs->h2->session, hs->id);
 	h2_schedule(hs->h2);
 	return 0;
+}
+
+static int
+h2_op_send_data(struct gw_stream *st, struct evbuffer *data, bool end_stream)
+{
+	return h2_queue_data(st->front_ctx, data, end_stream);
 }
 
 /* Ends the body with trailers: kept until the data source reaches the
@@ -1147,11 +1267,9 @@ h2_op_send_trailers(struct gw_stream *st, const struct gw_hdr *hdrs,
     size_t n)
 {
 	struct gw_h2_stream *hs = st->front_ctx;
-	struct evbuffer *empty;
 	nghttp2_nv *nv;
 	uint8_t *p;
 	size_t i, k, size;
-	int rv;
 
 	if (!h2_stream_usable(hs) || hs->aborted)
 		return -1;
@@ -1167,7 +1285,12 @@ h2_op_send_trailers(struct gw_stream *st, const struct gw_hdr *hdrs,
 		size = (n * sizeof *nv) + h2_names_len(hdrs, n);
 		for (i = 0; i < n; i++)
 			size += hdrs[i].value_len;
-		nv = xmalloc(size);
+		if (size > hs->kept.tr_cap) {
+			free(hs->kept.tr);
+			hs->kept.tr_cap = GW_MAX(size, (size_t)512);
+			hs->kept.tr = xmalloc(hs->kept.tr_cap);
+		}
+		nv = hs->kept.tr;
 		p = (uint8_t *)(nv + n);
 		k = h2_nv_fields(nv, hdrs, n, p, 0);
 		/* Values move next to the names: nv must outlive hdrs. */
@@ -1180,15 +1303,9 @@ h2_op_send_trailers(struct gw_stream *st, const struct gw_hdr *hdrs,
 		if (k > 0) {
 			hs->trailers = nv;
 			hs->ntrailers = k;
-		} else
-			free(nv);
+		}
 	}
-	empty = evbuffer_new();
-	if (empty == NULL)
-		abort();
-	rv = h2_op_send_data(st, empty, true);
-	evbuffer_free(empty);
-	return rv;
+	return h2_queue_data(hs, NULL, true);
 }
 
 static size_t
@@ -1198,7 +1315,7 @@ h2_op_pending(struct gw_stream *st)
 
 	if (!h2_stream_usable(hs))
 		return 0;
-	return evbuffer_get_length(hs->out);
+	return evbuffer_get_length(hs->kept.out);
 }
 
 /* RST_STREAM(INTERNAL_ERROR); the stream is destroyed when nghttp2 closes
@@ -1278,7 +1395,7 @@ h2_notify_drained(struct gw_h2_conn *h2)
 	for (hs = TAILQ_FIRST(&h2->streams); hs != NULL; hs = next) {
 		next = TAILQ_NEXT(hs, entry);
 		if (!hs->resp_over ||
-		    evbuffer_get_length(hs->out) >= GW_STREAM_LOW_WATER)
+		    evbuffer_get_length(hs->kept.out) >= GW_STREAM_LOW_WATER)
 			continue;
 		hs->resp_over = false;
 		gw_stream_resp_drained(hs->st);

@@ -12,6 +12,7 @@
 struct gw_conn;
 struct gw_stream;
 struct gw_req_head;
+struct gw_worker;
 
 /*
  * Makes c an HTTP/2 connection: creates the nghttp2 server session, sends
@@ -33,5 +34,8 @@ int gw_h2_server_upgrade(struct gw_conn *c, const uint8_t *settings,
 void gw_h2_server_free(struct gw_conn *c);
 /* Graceful shutdown: GOAWAY, finish open streams, then close. */
 void gw_h2_server_shutdown(struct gw_conn *c);
+/* Frees the HTTP/2 streams the worker keeps for reuse (at its teardown,
+ * after its connections are gone). */
+void gw_h2_server_cache_free(struct gw_worker *w);
 
 #endif

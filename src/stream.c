@@ -35,7 +35,26 @@
 #include "worker.h"
 #include "xmalloc.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define GW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GW_ASAN 1
+#endif
+#endif
+#ifdef GW_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define MAX_RESP_HDRS 128
+
+/* What a stream kept for reuse may hold on to: more is freed. */
+#define KEEP_STRS_MAX 2048
 
 static const char json_type[] = "application/json";
 
@@ -209,12 +228,131 @@ has_connection(const struct gw_hdr *hdrs, size_t n)
 	return false;
 }
 
+/* --- reuse ------------------------------------------------------------ */
+
+/*
+ * Streams are not freed but kept on the worker's free list (at most
+ * GW_FREELIST_MAX), with their evbuffers and string room: a request then
+ * allocates nothing of its own here.  A listed stream is zero but for
+ * _kept, as xcalloc would give it; ASan builds poison the zero part so
+ * that a pointer kept past destroy still fails loudly.
+ */
+static struct gw_stream *
+stream_alloc(struct gw_worker *w)
+{
+	struct gw_stream *st = w->free_streams.head;
+
+	if (st == NULL)
+		return xcalloc(1, sizeof(*st));
+	w->free_streams.head = st->_kept.next_free;
+	w->free_streams.n--;
+	st->_kept.next_free = NULL;
+	UNPOISON(st, offsetof(struct gw_stream, _kept));
+	return st;
+}
+
+static void
+stream_free_kept(struct gw_stream_kept *k)
+{
+	if (k->head != NULL)
+		evbuffer_free(k->head);
+	if (k->body != NULL)
+		evbuffer_free(k->body);
+	free(k->strs);
+}
+
+/* Empties an evbuffer kept for reuse. */
+static void
+buf_clear(struct evbuffer *b)
+{
+	if (b != NULL)
+		evbuffer_drain(b, evbuffer_get_length(b));
+}
+
+static void
+stream_release(struct gw_worker *w, struct gw_stream *st)
+{
+	if (w->free_streams.n >= GW_FREELIST_MAX) {
+		stream_free_kept(&st->_kept);
+		free(st);
+		return;
+	}
+	buf_clear(st->_kept.head);
+	buf_clear(st->_kept.body);
+	if (st->_kept.strs_cap > KEEP_STRS_MAX) {
+		free(st->_kept.strs);
+		st->_kept.strs = NULL;
+		st->_kept.strs_cap = 0;
+	}
+	memset(st, 0, offsetof(struct gw_stream, _kept));
+	POISON(st, offsetof(struct gw_stream, _kept));
+	st->_kept.next_free = w->free_streams.head;
+	w->free_streams.head = st;
+	w->free_streams.n++;
+}
+
+void
+gw_stream_cache_free(struct gw_worker *w)
+{
+	struct gw_stream *st;
+
+	while ((st = w->free_streams.head) != NULL) {
+		w->free_streams.head = st->_kept.next_free;
+		UNPOISON(st, offsetof(struct gw_stream, _kept));
+		stream_free_kept(&st->_kept);
+		free(st);
+	}
+	w->free_streams.n = 0;
+	if (w->scratch != NULL)
+		evbuffer_free(w->scratch);
+	w->scratch = NULL;
+}
+
+/*
+ * Lends the worker's scratch evbuffer (empty) for the length of one call;
+ * a nested call (a front answering from inside send_data) gets its own.
+ * The stream may be gone when it is given back: w is the worker's.
+ */
+static struct evbuffer *
+scratch_take(struct gw_worker *w)
+{
+	struct evbuffer *b = w->scratch;
+
+	if (b != NULL) {
+		w->scratch = NULL;
+		return b;
+	}
+	if ((b = evbuffer_new()) == NULL)
+		abort();
+	return b;
+}
+
+static void
+scratch_give(struct gw_worker *w, struct evbuffer *b)
+{
+	if (w->scratch != NULL) {
+		evbuffer_free(b);
+		return;
+	}
+	buf_clear(b);
+	w->scratch = b;
+}
+
+/* An evbuffer kept in the stream (created on first use). */
+static struct evbuffer *
+kept_buf(struct evbuffer **slot)
+{
+	if (*slot == NULL && (*slot = evbuffer_new()) == NULL)
+		abort();
+	return *slot;
+}
+
 struct gw_stream *
 gw_stream_create(struct gw_conn *conn, const struct gw_front_ops *front,
     void *front_ctx)
 {
-	struct gw_stream *st = xcalloc(1, sizeof(*st));
 	struct gw_worker *w = conn->worker;
+	struct gw_stream *st = stream_alloc(w);
 
 	st->conn = conn;
 	st->worker = w;
@@ -308,15 +446,8 @@ gw_stream_destroy(struct gw_stream *st)
 		log_access(st);
 	if (st->status >= 100 && st->status < 600)
 		st->worker->stats.responses[st->status / 100]++;
-	if (st->req_head != NULL)
-		evbuffer_free(st->req_head);
-	if (st->req_body != NULL)
-		evbuffer_free(st->req_body);
-	free(st->_origin);
-	free(st->method);
-	free(st->path);
 	gw_routes_unref(st->routes);
-	free(st);
+	stream_release(st->worker, st);
 }
 
 static void
@@ -377,18 +508,17 @@ add_cors(struct gw_stream *st, struct hdr_list *l)
 	    st->_origin ? strlen(st->_origin) : 0, hdr_cb, l);
 }
 
-int
-gw_stream_respond(struct gw_stream *st, int status, const char *body,
+/* gw_stream_respond() with the body in buf (moved; may be empty). */
+static int
+respond_buf(struct gw_stream *st, int status, struct evbuffer *buf,
     const struct gw_hdr *extra, size_t nextra)
 {
 	struct hdr_list l;
-	struct evbuffer *buf;
 	size_t i, len;
-	int rc;
 
 	l.n = 0;
 	l.used = 0;
-	len = body != NULL ? strlen(body) : 0;
+	len = evbuffer_get_length(buf);
 	hdr_add(&l, "content-type", json_type, sizeof(json_type) - 1);
 	if (st->request_id[0] != '\0')
 		hdr_add(&l, "x-request-id", st->request_id,
@@ -404,15 +534,27 @@ gw_stream_respond(struct gw_stream *st, int status, const char *body,
 	if (status >= 400 && st->term_by == GW_TERM_NONE)
 		st->term_by = GW_TERM_PROXY;
 	st->term_phase = 'H';
-	rc = st->front->send_head(st, status, l.h, l.n, (int64_t)len,
-	    len == 0 || st->is_head);
-	if (rc != 0 || len == 0 || st->is_head)
-		return rc;
-	buf = evbuffer_new();
-	evbuffer_add(buf, body, len);
+	if (st->front->send_head(st, status, l.h, l.n, (int64_t)len,
+	    len == 0 || st->is_head) != 0)
+		return -1;
+	if (len == 0 || st->is_head)
+		return 0;
 	st->bytes_out += len;
-	rc = st->front->send_data(st, buf, true);
-	evbuffer_free(buf);
+	return st->front->send_data(st, buf, true);
+}
+
+int
+gw_stream_respond(struct gw_stream *st, int status, const char *body,
+    const struct gw_hdr *extra, size_t nextra)
+{
+	struct gw_worker *w = st->worker;
+	struct evbuffer *buf = scratch_take(w);
+	int rc;
+
+	if (body != NULL)
+		evbuffer_add(buf, body, strlen(body));
+	rc = respond_buf(st, status, buf, extra, nextra);
+	scratch_give(w, buf);
 	return rc;
 }
 
@@ -511,7 +653,7 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 	const char *q = memchr(head->target, '?', head->target_len);
 	const char *peer = st->conn->peer_ip;
 	const struct gw_hdr *xff = NULL;
-	struct evbuffer *b = evbuffer_new();
+	struct evbuffer *b = kept_buf(&st->_kept.head);
 	bool ua_sent = false, conn = has_connection(head->hdrs, head->nhdrs);
 	struct gw_strbuf sb;
 	char stack[4096];
@@ -658,14 +800,11 @@ answer_builtin(struct gw_stream *st, const struct gw_req_head *head,
 static int
 answer_echo(struct gw_stream *st, const struct gw_req_head *head)
 {
-	struct evbuffer *b = evbuffer_new();
-	struct hdr_list l;
-	size_t i, len;
-	char *body;
+	struct gw_worker *w = st->worker;
+	struct evbuffer *b = scratch_take(w);
+	size_t i;
 	int rc;
 
-	l.n = 0;
-	l.used = 0;
 	/* Minimal JSON escaping: the values are HTTP field values, which
 	 * hold no CTL but HTAB; quote and backslash need escaping. */
 	evbuffer_add_printf(b, "{\"method\": \"%s\", \"url\": \"", st->method);
@@ -696,13 +835,8 @@ answer_echo(struct gw_stream *st, const struct gw_req_head *head)
 		evbuffer_add(b, "\"", 1);
 	}
 	evbuffer_add(b, "}}", 2);
-	len = evbuffer_get_length(b);
-	body = xmalloc(len + 1);
-	evbuffer_remove(b, body, len);
-	body[len] = '\0';
-	evbuffer_free(b);
-	rc = gw_stream_respond(st, 200, body, l.h, l.n);
-	free(body);
+	rc = respond_buf(st, 200, b, NULL, 0);
+	scratch_give(w, b);
 	return rc;
 }
 
@@ -770,18 +904,50 @@ check_rate(struct gw_stream *st, const struct gw_req_head *head,
 	    1 : -1;
 }
 
+/* Copies method, path and origin (may be NULL) into the stream's kept
+ * string room, grown only when a request does not fit. */
+static void
+stream_copy_strs(struct gw_stream *st, const struct gw_req_head *head,
+    const struct gw_hdr *origin)
+{
+	size_t need = head->method_len + head->target_len + 2;
+	char *p;
+
+	if (origin != NULL)
+		need += origin->value_len + 1;
+	if (need > st->_kept.strs_cap) {
+		free(st->_kept.strs);
+		st->_kept.strs_cap = GW_MAX(need, (size_t)256);
+		st->_kept.strs = xmalloc(st->_kept.strs_cap);
+	}
+	p = st->_kept.strs;
+	st->method = p;
+	memcpy(p, head->method, head->method_len);
+	p += head->method_len;
+	*p++ = '\0';
+	st->path = p;
+	memcpy(p, head->target, head->target_len);
+	p += head->target_len;
+	*p++ = '\0';
+	if (origin != NULL) {
+		st->_origin = p;
+		memcpy(p, origin->value, origin->value_len);
+		p[origin->value_len] = '\0';
+	}
+}
+
 int
 gw_stream_begin(struct gw_stream *st, const struct gw_req_head *head)
 {
-	char stackbuf[1024], *scratch = stackbuf;
+	char stackbuf[2048], *scratch = stackbuf;
 	const struct gw_hdr *h;
 	struct gw_match m;
 	const struct gw_host *host;
 	size_t path_len;
 	int rc;
 
-	st->method = xstrndup(head->method, head->method_len);
-	st->path = xstrndup(head->target, head->target_len);
+	stream_copy_strs(st, head, find_hdr(head->hdrs, head->nhdrs,
+	    "origin"));
 	st->is_head = strcmp(st->method, "HEAD") == 0;
 	st->term_phase = 'H';
 	if ((h = find_hdr(head->hdrs, head->nhdrs, "x-request-id")) != NULL &&
@@ -790,8 +956,6 @@ gw_stream_begin(struct gw_stream *st, const struct gw_req_head *head)
 		st->request_id[h->value_len] = '\0';
 	} else
 		request_id_make(st->request_id);
-	if ((h = find_hdr(head->hdrs, head->nhdrs, "origin")) != NULL)
-		st->_origin = xstrndup(h->value, h->value_len);
 
 	for (path_len = 0; path_len < head->target_len &&
 	    head->target[path_len] != '?'; path_len++)
@@ -842,7 +1006,7 @@ gw_stream_begin(struct gw_stream *st, const struct gw_req_head *head)
 	st->backend_host = gw_route_pick_host((struct gw_route *)st->route);
 	host = st->routes->hosts[st->route->host_ids[st->backend_host]];
 	build_backend_head(st, head, &m, host);
-	st->req_body = evbuffer_new();
+	st->req_body = kept_buf(&st->_kept.body);
 	stream_set_state(st, GW_STREAM_WAIT_UPSTREAM);
 	stream_arm_timer(st, st->route->ep->timeout_ns);
 	st->term_phase = 'C';
@@ -951,7 +1115,7 @@ gw_stream_on_response_head(struct gw_stream *st, int status,
 	l.used = 0;
 	if (st->req_head != NULL) {
 		/* The first response byte ends any chance of a retry. */
-		evbuffer_free(st->req_head);
+		buf_clear(st->req_head);
 		st->req_head = NULL;
 	}
 	stream_breaker_record(st, status < 500);
@@ -1012,6 +1176,7 @@ int
 gw_stream_on_response_end(struct gw_stream *st,
     const struct gw_hdr *trailers, size_t ntrailers)
 {
+	struct gw_worker *w = st->worker;
 	struct evbuffer *empty;
 	int rc = 0;
 
@@ -1025,9 +1190,9 @@ gw_stream_on_response_end(struct gw_stream *st,
 	st->_resp_ended = true;
 	if (ntrailers > 0)
 		return st->front->send_trailers(st, trailers, ntrailers);
-	empty = evbuffer_new();
+	empty = scratch_take(w);
 	rc = st->front->send_data(st, empty, true);
-	evbuffer_free(empty);
+	scratch_give(w, empty);
 	return rc;
 }
 

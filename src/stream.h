@@ -7,7 +7,10 @@
  *    a request begins and frees it with gw_stream_destroy() only on its
  *    close path (HTTP/2: on_stream_close_callback; HTTP/1.1: when the
  *    response is written or the connection closes).  All of a stream's
- *    life is on one worker thread.
+ *    life is on one worker thread.  Destroy puts the memory on the
+ *    worker's free list for a later gw_stream_create(): a pointer kept
+ *    past destroy is then a bug no allocator catches (ASan builds poison
+ *    listed streams).
  *  - An upstream connection holds only a back-pointer (up->stream) while
  *    the exchange runs.  gw_stream_detach_upstream() cuts both directions
  *    at once and is the only way the link is cut; destroy calls it.
@@ -178,6 +181,18 @@ struct gw_stream {
 	uint64_t _breaker_gen;   /* breaker generation we were let in under */
 	bool _timer_idle;        /* timer is the streaming idle timeout */
 	int64_t _activity_ns;    /* last response byte, for the idle timer */
+
+	/* --- kept across reuse (stream.c; must stay last) --------------
+	 * A destroyed stream goes to its worker's free list with these
+	 * kept and every field above zeroed, as xcalloc gave it.  The
+	 * evbuffers are empty and have no callbacks between requests. */
+	struct gw_stream_kept {
+		struct evbuffer *head;   /* req_head points here when set */
+		struct evbuffer *body;   /* req_body points here when set */
+		char *strs;              /* method, path, origin, NUL-ended */
+		size_t strs_cap;
+		struct gw_stream *next_free;
+	} _kept;
 };
 
 /* Creates a stream on conn's worker.  Never fails (xmalloc). */
@@ -191,6 +206,10 @@ struct gw_stream *gw_stream_create(struct gw_conn *conn,
  * Safe with a NULL stream.
  */
 void gw_stream_destroy(struct gw_stream *st);
+
+/* Frees the streams the worker keeps for reuse and its scratch buffer
+ * (at its teardown, after its connections are gone). */
+void gw_stream_cache_free(struct gw_worker *w);
 
 /*
  * The request head is complete.  Routes it and runs the route's checks in

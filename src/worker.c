@@ -22,8 +22,10 @@
 
 #include "conn.h"
 #include "gw.h"
+#include "h2_server.h"
 #include "log.h"
 #include "route.h"
+#include "stream.h"
 #include "upstream.h"
 #include "xmalloc.h"
 
@@ -290,6 +292,10 @@ gw_worker_join_destroy(struct gw_worker *w)
 	pools_destroy(w);
 	/* Pools close their connections through the loop: let it run. */
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
+	/* Every stream was destroyed with its connection: the caches are
+	 * all that is left of them. */
+	gw_h2_server_cache_free(w);
+	gw_stream_cache_free(w);
 	gw_routes_unref(w->routes);
 	gw_routes_unref(w->mbox_routes);
 	if (w->grace_timer != NULL)

@@ -17,6 +17,7 @@
 #include "sockio.h"
 
 struct event;
+struct evbuffer;
 struct event_base;
 struct evdns_base;
 struct evconnlistener;
@@ -33,6 +34,21 @@ struct gw_worker_stats {
 	uint64_t responses[6];   /* by class: 1xx..5xx, [0] unused */
 	uint64_t upstream_errors;
 };
+
+/*
+ * Objects kept for reuse instead of freed: request objects of stream.c
+ * and h2_server.c (each module links its own through a field of the
+ * object).  Only the worker's thread touches them.  A zeroed list is an
+ * empty one: fake workers in unit tests need no setup, only the module's
+ * cache_free call at the end.
+ */
+struct gw_freelist {
+	void *head;
+	size_t n;
+};
+
+/* At most this many objects per list; more are freed. */
+#define GW_FREELIST_MAX 256
 
 /* What a worker is started with; copied. */
 struct gw_worker_settings {
@@ -75,6 +91,12 @@ struct gw_worker {
 	int64_t idle_timeout_ns;
 	int64_t body_timeout_ns;
 	unsigned max_concurrent_streams;
+	/* Request objects kept for reuse (gw_stream_cache_free(),
+	 * gw_h2_server_cache_free() free them). */
+	struct gw_freelist free_streams;     /* struct gw_stream */
+	struct gw_freelist free_h2_streams;  /* struct gw_h2_stream */
+	struct evbuffer *scratch;    /* stream.c: an empty evbuffer lent for
+					the length of one call, or NULL */
 };
 
 

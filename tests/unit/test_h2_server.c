@@ -496,6 +496,9 @@ teardown(void **state)
 	close(t->fd);
 	evbuffer_free(t->cout);
 	mock_done();
+	gw_h2_server_cache_free(&t->w);
+	assert_int_equal(t->w.free_h2_streams.n, 0);
+	assert_null(t->w.free_h2_streams.head);
 	gw_flusher_fini(&t->w.flusher);
 	event_base_free(t->base);
 	free(t);
@@ -1186,6 +1189,210 @@ h2_bad_preface_closes(void **state)
 	finish(t);
 }
 
+/* --- reuse of streams (the worker's free list) ------------------------- */
+
+/* The server's object for a client stream id (while it is open). */
+static struct gw_h2_stream *
+server_stream(struct test *t, int32_t id)
+{
+	struct gw_h2_conn *h2 = t->c->proto_ctx;
+
+	return nghttp2_session_get_stream_user_data(h2->session, id);
+}
+
+/* One GET /hello answered in full, with nothing left of an earlier
+ * stream: status, length, body, no trailers, no reset. */
+static void
+expect_clean_hello(struct test *t, int32_t id)
+{
+	struct cstream *cs = cs_get(t, id);
+
+	PUMP_UNTIL(t, cs->closed);
+	assert_int_equal(cs->status, 200);
+	assert_string_equal(cs->content_length, "5");
+	assert_int_equal(cs->body_len, 5);
+	assert_string_equal(cs->body, "hello");
+	assert_string_equal(cs->mixed_case, "Yes");
+	assert_false(cs->trailers);
+	assert_false(cs->rst);
+	assert_int_equal(cs->error_code, NGHTTP2_NO_ERROR);
+}
+
+/* Many streams one after the other on one connection: one object serves
+ * them all, each request sees its own head (field counts that grow and
+ * shrink the kept field array, joined cookies on and off the stack) and
+ * its own response (HEAD, 204 and trailers before a plain GET). */
+static void
+h2_sequential_streams_reuse_one(void **state)
+{
+	struct test *t = *state;
+	static nghttp2_nv extra[80];
+	static char names[80][16], big_crumb[1500];
+	static const size_t nfields[] = { 0, 2, 40, 20, 70, 1, 33, 0 };
+	struct gw_h2_stream *first = NULL;
+	struct cstream *cs;
+	size_t i, k, nx;
+	int32_t id;
+
+	for (i = 0; i < GW_ARRAY_SIZE(extra); i++) {
+		snprintf(names[i], sizeof names[i], "x-f%zu", i);
+		extra[i] = mknv(names[i], "v");
+	}
+	memset(big_crumb, 'c', sizeof big_crumb - 1);
+	client_start(t, 0, 0, true);
+	server_start(t);
+	PUMP_UNTIL(t, handshaken(t));
+	assert_int_equal(t->w.free_h2_streams.n, 0);
+
+	for (i = 0; i < 400; i++) {
+		k = i % 8;
+		nx = nfields[k];
+		switch (i % 5) {
+		case 1:
+			/* HEAD: the next GET must have its body again. */
+			id = request(t, "HEAD", "/hello", extra, nx, NULL, 0,
+			    false);
+			PUMP_UNTIL(t, cs_get(t, id)->closed);
+			assert_int_equal(cs_get(t, id)->body_len, 0);
+			break;
+		case 2:
+			id = request(t, "GET", "/trailers", extra, nx, NULL, 0,
+			    false);
+			PUMP_UNTIL(t, cs_get(t, id)->closed);
+			assert_true(cs_get(t, id)->trailers);
+			assert_string_equal(cs_get(t, id)->grpc_status, "0");
+			break;
+		case 3:
+			id = request(t, "GET", "/empty", extra, nx, NULL, 0,
+			    false);
+			PUMP_UNTIL(t, cs_get(t, id)->closed);
+			assert_int_equal(cs_get(t, id)->status, 204);
+			break;
+		case 4: {
+			/* Cookie crumbs joined past the stack room. */
+			nghttp2_nv ck[3];
+
+			ck[0] = mknv("cookie", big_crumb);
+			ck[1] = mknv("cookie", "z=9");
+			ck[2] = mknv("cookie", big_crumb);
+			id = request(t, "GET", "/hello", ck, 3, NULL, 0, false);
+			expect_clean_hello(t, id);
+			assert_int_equal(mock.last.nhdrs, 1);
+			assert_int_equal(strncmp(mock.last.cookie, "ccc", 3),
+			    0);
+			continue;
+		}
+		default:
+			id = request(t, "GET", "/hello", extra, nx, NULL, 0,
+			    false);
+			expect_clean_hello(t, id);
+			break;
+		}
+		assert_int_equal(mock.last.nhdrs, nx);
+		assert_int_equal(mock.last.cookie[0], '\0');
+		assert_string_equal(mock.last.authority, "example.com");
+		/* Closed and listed: one object, over and over. */
+		assert_int_equal(t->w.free_h2_streams.n, 1);
+		if (first == NULL)
+			first = t->w.free_h2_streams.head;
+		assert_ptr_equal(t->w.free_h2_streams.head, first);
+	}
+	cs = cs_get(t, request(t, "GET", "/hello", NULL, 0, NULL, 0, false));
+	expect_clean_hello(t, (int32_t)(2 * (cs - t->s) + 1));
+	assert_int_equal(mock.created, 401);
+	assert_int_equal(mock.gone, 0);
+	assert_int_equal(mock.op_failures, 0);
+	finish(t);
+	/* teardown frees the listed stream (valgrind and ASan check). */
+	assert_int_equal(t->w.free_h2_streams.n, 1);
+}
+
+/* A stream reset by the client while its response body waits in the
+ * queue: the object that serves the next streams starts empty. */
+static void
+h2_reset_mid_response_then_clean_stream(void **state)
+{
+	struct test *t = *state;
+	struct gw_h2_stream *hs;
+	struct cstream *cs;
+	int32_t id;
+	int round;
+
+	t->manual_consume = true;
+	client_start(t, 0, 0, true);
+	server_start(t);
+	for (round = 0; round < 3; round++) {
+		id = request(t, "GET", "/big?n=1048576", NULL, 0, NULL, 0,
+		    false);
+		cs = cs_get(t, id);
+		pump_quiet(t, 100);
+		/* The client's window is full and the server holds more. */
+		assert_true(cs->body_len > 60000 && cs->body_len <= 65535);
+		assert_false(cs->closed);
+		hs = server_stream(t, id);
+		assert_non_null(hs);
+		assert_true(evbuffer_get_length(hs->kept.out) > 0);
+		nghttp2_submit_rst_stream(t->cs, NGHTTP2_FLAG_NONE, id,
+		    NGHTTP2_CANCEL);
+		/* The connection window is the client's to reopen. */
+		nghttp2_session_consume_connection(t->cs, cs->unconsumed);
+		cs->unconsumed = 0;
+		PUMP_UNTIL(t, mock.destroyed == 2 * round + 1);
+		assert_int_equal(t->w.free_h2_streams.n, 1);
+		assert_ptr_equal(t->w.free_h2_streams.head, hs);
+
+		/* Same object (else two would be listed after), nothing
+		 * of the reset stream in it. */
+		expect_clean_hello(t, request(t, "GET", "/hello", NULL, 0,
+		    NULL, 0, false));
+		assert_int_equal(t->w.free_h2_streams.n, 1);
+		assert_ptr_equal(t->w.free_h2_streams.head, hs);
+	}
+	/* An aborted response (RST from us) before a clean one, too. */
+	id = request(t, "GET", "/abort", NULL, 0, NULL, 0, false);
+	PUMP_UNTIL(t, cs_get(t, id)->closed);
+	assert_true(cs_get(t, id)->rst);
+	expect_clean_hello(t, request(t, "GET", "/hello", NULL, 0, NULL, 0,
+	    false));
+	assert_int_equal(mock.gone, 3);
+	assert_int_equal(mock.op_failures, 0);
+	finish(t);
+}
+
+/* More streams at once than the list keeps: the list stops at its bound,
+ * the rest is freed; teardown frees a full list. */
+static void
+h2_concurrent_streams_fill_free_list(void **state)
+{
+	struct test *t = *state;
+	int32_t ids[300];
+	size_t i;
+
+	t->w.max_concurrent_streams = 300;
+	client_start(t, 0, 0, true);
+	server_start(t);
+	PUMP_UNTIL(t, handshaken(t) || nghttp2_session_get_remote_settings(
+	    t->cs, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) == 300);
+	for (i = 0; i < GW_ARRAY_SIZE(ids); i++)
+		ids[i] = request(t, "GET", "/hold", NULL, 0, NULL, 0, false);
+	PUMP_UNTIL(t, mock.begun == 300);
+	assert_int_equal(t->w.free_h2_streams.n, 0);
+	mock_release();
+	for (i = 0; i < GW_ARRAY_SIZE(ids); i++) {
+		PUMP_UNTIL(t, cs_get(t, ids[i])->closed);
+		assert_int_equal(cs_get(t, ids[i])->status, 200);
+		assert_string_equal(cs_get(t, ids[i])->body, "held");
+	}
+	PUMP_UNTIL(t, mock.destroyed == 300);
+	assert_int_equal(t->w.free_h2_streams.n, GW_FREELIST_MAX);
+	/* The next streams come from the list. */
+	for (i = 0; i < 10; i++)
+		expect_clean_hello(t, request(t, "GET", "/hello", NULL, 0,
+		    NULL, 0, false));
+	assert_int_equal(t->w.free_h2_streams.n, GW_FREELIST_MAX);
+	finish(t);
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1216,6 +1423,9 @@ main(void)
 		T_(h2_graceful_shutdown),
 		T_(h2_client_eof_with_open_stream),
 		T_(h2_bad_preface_closes),
+		T_(h2_sequential_streams_reuse_one),
+		T_(h2_reset_mid_response_then_clean_stream),
+		T_(h2_concurrent_streams_fill_free_list),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
