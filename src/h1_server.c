@@ -92,7 +92,7 @@ struct gw_h1_conn {
 static const struct gw_front_ops h1_front_ops;
 static void h1_process(struct gw_h1_conn *h);
 static void kick_cb(evutil_socket_t, short, void *);
-static void h1_kick(struct gw_h1_conn *h);
+static bool h1_kick(struct gw_h1_conn *h);
 static void h1_set_read_timeout(struct gw_h1_conn *h, int64_t ns);
 static void h1_read_cb(struct bufferevent *, void *);
 static void h1_write_cb(struct bufferevent *, void *);
@@ -278,22 +278,23 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 		h1_park(h);
 		return;
 	}
-	h1_kick(h);
 	/* h is gone if the connection upgraded to HTTP/2. */
-	if (c->proto_ctx == h)
+	if (h1_kick(h) && c->proto_ctx == h)
 		h1_arm_park(h);
 }
 
-/* The kick's deferred work. */
-static void
+/* The kick's deferred work.  False if it freed the connection. */
+static bool
 h1_kick(struct gw_h1_conn *h)
 {
 	struct gw_conn *c = h->c;
 
 	if (h->state == H1_CLOSING) {
-		if (evbuffer_get_length(h1_out(h)) == 0)
+		if (evbuffer_get_length(h1_out(h)) == 0) {
 			gw_conn_free(c);
-		return;
+			return false;
+		}
+		return true;
 	}
 	if (h->st != NULL && h->resp_done) {
 		/* The response is queued whole: this request is over. */
@@ -305,7 +306,7 @@ h1_kick(struct gw_h1_conn *h)
 			/* A body we did not read to its end leaves the
 			 * connection unframed: close it. */
 			h1_close(h);
-			return;
+			return true;
 		}
 		h->state = H1_IDLE;
 		h->resp_done = false;
@@ -315,13 +316,14 @@ h1_kick(struct gw_h1_conn *h)
 			bufferevent_enable(c->bev, EV_READ);
 		}
 		h1_process(h);
-		return;
+		return true;
 	}
 	if (h->read_paused && h->outstanding < GW_STREAM_LOW_WATER) {
 		h->read_paused = false;
 		bufferevent_enable(c->bev, EV_READ);
 		h1_process(h);
 	}
+	return true;
 }
 
 /* Decodes base64url (RFC 4648 5) without padding, for HTTP2-Settings. */

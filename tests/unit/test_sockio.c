@@ -938,7 +938,7 @@ static void
 read_error_after_data(void **state)
 {
 	struct test *t = *state;
-	static char data[70000];
+	static char data[80000];
 	size_t sizes[64], n = 0, k, nread;
 	int i;
 
