@@ -2063,19 +2063,31 @@ h2s_retry(struct gw_upstream *hs)
 static bool
 h2_field_dropped(const struct gw_h1_header *h)
 {
-	static const char *const names[] = {
-		"connection", "keep-alive", "proxy-connection",
-		"transfer-encoding", "upgrade", "host", "http2-settings",
-	};
-	size_t i;
+	const char *n = h->name;
+	size_t len = h->name_len;
 
-	for (i = 0; i < GW_ARRAY_SIZE(names); i++)
-		if (gw_h1_name_eq(h->name, h->name_len, names[i]))
-			return true;
-	/* TE may only say "trailers" (gRPC does). */
-	return gw_h1_name_eq(h->name, h->name_len, "te") &&
-	    !(h->value_len == 8 &&
-	    strncasecmp(h->value, "trailers", 8) == 0);
+	/* By length first: most fields are compared with nothing. */
+	switch (len) {
+	case 2:
+		/* TE may only say "trailers" (gRPC does). */
+		return gw_h1_name_eq(n, len, "te") && !(h->value_len == 8 &&
+		    strncasecmp(h->value, "trailers", 8) == 0);
+	case 4:
+		return gw_h1_name_eq(n, len, "host");
+	case 7:
+		return gw_h1_name_eq(n, len, "upgrade");
+	case 10:
+		return gw_h1_name_eq(n, len, "connection") ||
+		    gw_h1_name_eq(n, len, "keep-alive");
+	case 14:
+		return gw_h1_name_eq(n, len, "http2-settings");
+	case 16:
+		return gw_h1_name_eq(n, len, "proxy-connection");
+	case 17:
+		return gw_h1_name_eq(n, len, "transfer-encoding");
+	default:
+		return false;
+	}
 }
 
 #define UP_NV(n, nl, v, vl) ((nghttp2_nv){ (uint8_t *)(uintptr_t)(n), \
