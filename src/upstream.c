@@ -1438,6 +1438,7 @@ up_read_head(struct gw_upstream *up, struct evbuffer *in)
 	struct gw_hdr hdrs[UP_MAX_HEADERS];
 	struct gw_h1_response resp;
 	size_t len = evbuffer_get_length(in), n, i;
+	struct evbuffer_iovec first;
 	const char *buf;
 	int64_t cl;
 	int rc, cb;
@@ -1445,13 +1446,28 @@ up_read_head(struct gw_upstream *up, struct evbuffer *in)
 	if (len == 0)
 		return 0;
 	up->got_byte = true;
-	n = GW_MIN(len, (size_t)UP_HEAD_MAX);
-	buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-	if (!gw_h1_head_ready(buf, n, &up->scan)) {
-		if (n < UP_HEAD_MAX)
-			return 0;
-		up_fail(up, gw_upstream_err_too_large);
-		return -1;
+	/* The head nearly always ends in the input's first chunk, which the
+	 * body often shares (a whole 64 KiB response in one read): parse it
+	 * in place; making everything contiguous would copy the body. */
+	n = 0;
+	buf = NULL;
+	if (evbuffer_peek(in, -1, NULL, &first, 1) >= 1 &&
+	    first.iov_len < len) {
+		n = GW_MIN(first.iov_len, (size_t)UP_HEAD_MAX);
+		if (gw_h1_head_ready(first.iov_base, n, &up->scan))
+			buf = first.iov_base;
+	}
+	if (buf == NULL) {
+		/* Across chunks: contiguous (the scan goes on where the
+		 * first chunk's ended). */
+		n = GW_MIN(len, (size_t)UP_HEAD_MAX);
+		buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+		if (!gw_h1_head_ready(buf, n, &up->scan)) {
+			if (n < UP_HEAD_MAX)
+				return 0;
+			up_fail(up, gw_upstream_err_too_large);
+			return -1;
+		}
 	}
 	rc = gw_h1_parse_response(buf, n, &resp, hh, GW_ARRAY_SIZE(hh),
 	    up->req_is_head);
