@@ -61,21 +61,6 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GW_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GW_ASAN 1
-#endif
-#endif
-#ifdef GW_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 /* --- limits ------------------------------------------------------------ */
 
@@ -393,21 +378,20 @@ h2_stream_get(struct gw_h2_conn *h2, int32_t id)
  * room: opening a stream then allocates nothing here.  ASan builds poison
  * a listed stream but for `kept`.
  */
+#define HS_KEEP offsetof(struct gw_h2_stream, kept)
+#define HS_LINK offsetof(struct gw_h2_stream, kept.next_free)
+
 static struct gw_h2_stream *
 h2_stream_alloc(struct gw_worker *w)
 {
-	struct gw_h2_stream *hs = w->free_h2_streams.head;
+	struct gw_h2_stream *hs;
 
+	hs = gw_freelist_take(&w->free_h2_streams, HS_KEEP, HS_LINK);
 	if (hs == NULL) {
 		hs = xcalloc(1, sizeof *hs);
 		if ((hs->kept.out = evbuffer_new()) == NULL)
 			abort();
-		return hs;
 	}
-	w->free_h2_streams.head = hs->kept.next_free;
-	w->free_h2_streams.n--;
-	hs->kept.next_free = NULL;
-	UNPOISON(hs, offsetof(struct gw_h2_stream, kept));
 	return hs;
 }
 
@@ -425,11 +409,6 @@ h2_stream_release(struct gw_worker *w, struct gw_h2_stream *hs)
 {
 	struct h2_stream_kept *k = &hs->kept;
 
-	if (w->free_h2_streams.n >= GW_FREELIST_MAX) {
-		h2_stream_free_kept(k);
-		free(hs);
-		return;
-	}
 	evbuffer_drain(k->out, evbuffer_get_length(k->out));
 	if (k->fields_cap > GW_H2_KEEP_FIELDS) {
 		free(k->fields);
@@ -441,11 +420,10 @@ h2_stream_release(struct gw_worker *w, struct gw_h2_stream *hs)
 		k->tr = NULL;
 		k->tr_cap = 0;
 	}
-	memset(hs, 0, offsetof(struct gw_h2_stream, kept));
-	POISON(hs, offsetof(struct gw_h2_stream, kept));
-	k->next_free = w->free_h2_streams.head;
-	w->free_h2_streams.head = hs;
-	w->free_h2_streams.n++;
+	if (!gw_freelist_put(&w->free_h2_streams, hs, HS_KEEP, HS_LINK)) {
+		h2_stream_free_kept(k);
+		free(hs);
+	}
 }
 
 void
@@ -453,13 +431,11 @@ gw_h2_server_cache_free(struct gw_worker *w)
 {
 	struct gw_h2_stream *hs;
 
-	while ((hs = w->free_h2_streams.head) != NULL) {
-		w->free_h2_streams.head = hs->kept.next_free;
-		UNPOISON(hs, offsetof(struct gw_h2_stream, kept));
+	while ((hs = gw_freelist_take(&w->free_h2_streams, HS_KEEP,
+	    HS_LINK)) != NULL) {
 		h2_stream_free_kept(&hs->kept);
 		free(hs);
 	}
-	w->free_h2_streams.n = 0;
 }
 
 static struct gw_h2_stream *

@@ -35,22 +35,6 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GW_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GW_ASAN 1
-#endif
-#endif
-#ifdef GW_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
 #define MAX_RESP_HDRS 128
 
 /* What a stream kept for reuse may hold on to: more is freed. */
@@ -237,18 +221,16 @@ has_connection(const struct gw_hdr *hdrs, size_t n)
  * _kept, as xcalloc would give it; ASan builds poison the zero part so
  * that a pointer kept past destroy still fails loudly.
  */
+#define ST_KEEP offsetof(struct gw_stream, _kept)
+#define ST_LINK offsetof(struct gw_stream, _kept.next_free)
+
 static struct gw_stream *
 stream_alloc(struct gw_worker *w)
 {
-	struct gw_stream *st = w->free_streams.head;
+	struct gw_stream *st;
 
-	if (st == NULL)
-		return xcalloc(1, sizeof(*st));
-	w->free_streams.head = st->_kept.next_free;
-	w->free_streams.n--;
-	st->_kept.next_free = NULL;
-	UNPOISON(st, offsetof(struct gw_stream, _kept));
-	return st;
+	st = gw_freelist_take(&w->free_streams, ST_KEEP, ST_LINK);
+	return st != NULL ? st : xcalloc(1, sizeof(*st));
 }
 
 static void
@@ -272,11 +254,6 @@ buf_clear(struct evbuffer *b)
 static void
 stream_release(struct gw_worker *w, struct gw_stream *st)
 {
-	if (w->free_streams.n >= GW_FREELIST_MAX) {
-		stream_free_kept(&st->_kept);
-		free(st);
-		return;
-	}
 	buf_clear(st->_kept.head);
 	buf_clear(st->_kept.body);
 	if (st->_kept.strs_cap > KEEP_STRS_MAX) {
@@ -284,11 +261,10 @@ stream_release(struct gw_worker *w, struct gw_stream *st)
 		st->_kept.strs = NULL;
 		st->_kept.strs_cap = 0;
 	}
-	memset(st, 0, offsetof(struct gw_stream, _kept));
-	POISON(st, offsetof(struct gw_stream, _kept));
-	st->_kept.next_free = w->free_streams.head;
-	w->free_streams.head = st;
-	w->free_streams.n++;
+	if (!gw_freelist_put(&w->free_streams, st, ST_KEEP, ST_LINK)) {
+		stream_free_kept(&st->_kept);
+		free(st);
+	}
 }
 
 void
@@ -296,13 +272,11 @@ gw_stream_cache_free(struct gw_worker *w)
 {
 	struct gw_stream *st;
 
-	while ((st = w->free_streams.head) != NULL) {
-		w->free_streams.head = st->_kept.next_free;
-		UNPOISON(st, offsetof(struct gw_stream, _kept));
+	while ((st = gw_freelist_take(&w->free_streams, ST_KEEP,
+	    ST_LINK)) != NULL) {
 		stream_free_kept(&st->_kept);
 		free(st);
 	}
-	w->free_streams.n = 0;
 	if (w->scratch != NULL)
 		evbuffer_free(w->scratch);
 	w->scratch = NULL;

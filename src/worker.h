@@ -14,6 +14,7 @@
 
 #include <openssl/ssl.h>
 
+#include "freelist.h"
 #include "sockio.h"
 
 struct event;
@@ -35,20 +36,9 @@ struct gw_worker_stats {
 	uint64_t upstream_errors;
 };
 
-/*
- * Objects kept for reuse instead of freed: request objects of stream.c
- * and h2_server.c (each module links its own through a field of the
- * object).  Only the worker's thread touches them.  A zeroed list is an
- * empty one: fake workers in unit tests need no setup, only the module's
- * cache_free call at the end.
- */
-struct gw_freelist {
-	void *head;
-	size_t n;
-};
-
-/* At most this many objects per list; more are freed. */
-#define GW_FREELIST_MAX 256
+/* The worker's free lists (freelist.h) of request objects of stream.c
+ * and h2_server.c.  A zeroed list is an empty one: fake workers in unit
+ * tests need no setup, only the module's cache_free call at the end. */
 
 /* What a worker is started with; copied. */
 struct gw_worker_settings {
