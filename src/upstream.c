@@ -1340,33 +1340,45 @@ up_exchange_start(struct gw_upstream *up)
 
 /* --- reading the response --------------------------------------------- */
 
+/*
+ * Splits the field line p..eol (eol at its LF; a CR before it is not
+ * part of the value) at its colon, without the whitespace around the
+ * value.  False if the line has no colon.
+ */
+static bool
+up_split_field(const char *p, const char *eol, const char **name,
+    size_t *name_len, const char **value, size_t *value_len)
+{
+	const char *ve = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+	const char *colon = memchr(p, ':', (size_t)(ve - p)), *v;
+
+	if (colon == NULL)
+		return false;
+	for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++)
+		;
+	while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+		ve--;
+	*name = p;
+	*name_len = (size_t)(colon - p);
+	*value = v;
+	*value_len = (size_t)(ve - v);
+	return true;
+}
+
 /* Splits raw field lines p[0..len) ("name: value\r\n", validated by the
  * decoder) into out[0..max); returns the count.  Pointers go into p. */
 static size_t
 up_parse_fields(const char *p, size_t len, struct gw_hdr *out, size_t max)
 {
 	size_t n = 0;
-	const char *end, *eol, *colon, *v, *ve;
+	const char *end = p + len, *eol;
 
-	if (len == 0)
-		return 0;
-	end = p + len;
 	while (p < end && n < max) {
 		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			break;
-		ve = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
-		if ((colon = memchr(p, ':', (size_t)(ve - p))) != NULL) {
-			v = colon + 1;
-			while (v < ve && (*v == ' ' || *v == '\t'))
-				v++;
-			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-				ve--;
-			out[n].name = p;
-			out[n].name_len = (size_t)(colon - p);
-			out[n].value = v;
-			out[n].value_len = (size_t)(ve - v);
+		if (up_split_field(p, eol, &out[n].name, &out[n].name_len,
+		    &out[n].value, &out[n].value_len))
 			n++;
-		}
 		p = eol + 1;
 	}
 	return n;
@@ -2123,7 +2135,7 @@ static int
 up_split_head(const char *buf, size_t len, struct gw_h1_request *req,
     struct gw_h1_header *hh, size_t max)
 {
-	const char *p = buf, *e = buf + len, *eol, *lend, *sp, *colon, *v;
+	const char *p = buf, *e = buf + len, *eol, *sp;
 	size_t n = 0;
 
 	if ((eol = memchr(p, '\n', len)) == NULL ||
@@ -2139,20 +2151,11 @@ up_split_head(const char *buf, size_t len, struct gw_h1_request *req,
 	for (p = eol + 1; ; p = eol + 1) {
 		if (p >= e || (eol = memchr(p, '\n', (size_t)(e - p))) == NULL)
 			return -1;
-		lend = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
-		if (lend == p)
+		if (eol == p || (eol == p + 1 && *p == '\r'))
 			break;
-		if (n == max || (colon = memchr(p, ':', (size_t)(lend - p))) ==
-		    NULL)
+		if (n == max || !up_split_field(p, eol, &hh[n].name,
+		    &hh[n].name_len, &hh[n].value, &hh[n].value_len))
 			return -1;
-		for (v = colon + 1; v < lend && (*v == ' ' || *v == '\t'); v++)
-			;
-		while (lend > v && (lend[-1] == ' ' || lend[-1] == '\t'))
-			lend--;
-		hh[n].name = p;
-		hh[n].name_len = (size_t)(colon - p);
-		hh[n].value = v;
-		hh[n].value_len = (size_t)(lend - v);
 		n++;
 	}
 	req->headers = hh;

@@ -204,6 +204,13 @@ class Gateway:
         self.config_path = config_path
         self.pid = proc.pid if proc is not None else None
 
+    def fds(self):
+        """Descriptors the daemon holds, or -1 if unknown."""
+        try:
+            return len(os.listdir("/proc/%d/fd" % self.pid))
+        except (OSError, TypeError):
+            return -1
+
     def rss_kib(self):
         """VmRSS of the daemon in KiB, or None if unknown."""
         if self.pid is None:
@@ -887,6 +894,34 @@ class Suite:
                 p.stop(5.0)
             except Exception as e:  # cleanup must go on
                 print("# stopping %s (pid %d): %s" % (p.name, p.pid, e))
+
+    def held_then_freed(self, gw, base, conns, what, timeout=5.0):
+        """Checks that the client connections `conns` (with close()) hold
+        a descriptor each in the daemon, which had `base` before them,
+        and that once closed they are noticed and freed."""
+        self.ok(gw.fds() >= base + len(conns), "%d %s held open" %
+                (len(conns), what), "%d descriptors, %d before" %
+                (gw.fds(), base))
+        for c in conns:
+            c.close()
+        deadline = time.monotonic() + timeout
+        while gw.fds() > base and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.ok(gw.fds() <= base, "closed %s are freed" % what,
+                "%d descriptors, %d before" % (gw.fds(), base))
+
+    def kib_per_conn(self, gw, open_one, n, settle):
+        """KiB of daemon RSS per connection over n made by open_one()
+        and left alone `settle` s; returns (KiB, connections), or
+        (None, []) for a sanitized binary, whose allocator pads all."""
+        if binary_is_sanitized(os.environ.get("GW_BIN", "")):
+            self.note("sanitized binary: memory per connection not "
+                      "measured")
+            return None, []
+        rss0 = gw.rss_kib()
+        conns = [open_one(i) for i in range(n)]
+        time.sleep(settle)
+        return (gw.rss_kib() - rss0) / float(n), conns
 
     # --- config ------------------------------------------------------
     @staticmethod

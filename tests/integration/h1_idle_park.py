@@ -14,13 +14,6 @@ import gwtest
 PARK_WAIT = 0.3          # well past the park delay
 
 
-def fds(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
-
-
 def echo_path(r):
     try:
         return r.json().get("path")
@@ -85,7 +78,7 @@ def test(t):
 
     # Clients that leave parked connections are noticed: the daemon's
     # descriptors come back to where they were.
-    base = fds(gw.pid)
+    base = gw.fds()
     conns = []
     for i in range(50):
         c = gwtest.H1Conn(port)
@@ -94,36 +87,23 @@ def test(t):
             t.ok(False, "request %d of 50 answered" % i)
         conns.append(c)
     time.sleep(PARK_WAIT)
-    t.ok(fds(gw.pid) >= base + 50, "50 parked connections held open",
-         "%d descriptors, %d before" % (fds(gw.pid), base))
-    for c in conns:
-        c.close()
-    deadline = time.monotonic() + 5
-    while fds(gw.pid) > base and time.monotonic() < deadline:
-        time.sleep(0.05)
-    t.ok(fds(gw.pid) <= base, "closed parked connections are freed",
-         "%d descriptors, %d before" % (fds(gw.pid), base))
+    t.held_then_freed(gw, base, conns, "parked connections")
 
     # Parking frees most of a connection: 1000 idle ones cost about 0.6
-    # KiB each, 1.3 KiB unparked (not measured under sanitizers, whose
-    # allocator pads everything).
-    if gwtest.binary_is_sanitized(os.environ.get("GW_BIN", "")):
-        t.note("sanitized binary: memory per parked connection not checked")
-    else:
-        rss0 = gw.rss_kib()
-        conns = []
-        for i in range(1000):
-            c = gwtest.H1Conn(port)
-            c.send_request("GET", "/p/m%d" % i)
-            c.read_response()
-            conns.append(c)
-        time.sleep(PARK_WAIT)
-        per = (gw.rss_kib() - rss0) / 1000.0
+    # KiB each, 1.3 KiB unparked.
+    def parked(i):
+        c = gwtest.H1Conn(port)
+        c.send_request("GET", "/p/m%d" % i)
+        c.read_response()
+        return c
+
+    per, conns = t.kib_per_conn(gw, parked, 1000, PARK_WAIT)
+    if per is not None:
         t.note("%.2f KiB per parked connection" % per)
         t.ok(per < 1.0, "1000 parked connections cost under 1 KiB each",
              "%.2f KiB each" % per)
-        for c in conns:
-            c.close()
+    for c in conns:
+        c.close()
 
     # Shutdown with parked connections: they close, the daemon exits 0
     # quickly (no in-flight work to wait for).

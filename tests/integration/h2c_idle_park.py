@@ -24,13 +24,6 @@ def frame(ftype, flags, payload=b"", sid=0):
                        sid) + payload
 
 
-def fds(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
-
-
 def raw_idle_conn(port):
     """An h2c connection past its SETTINGS exchange, then silent."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -94,34 +87,21 @@ def test(t):
 
     # Clients that leave parked connections are noticed.
     time.sleep(PARK_WAIT)            # the last client's close lands
-    base = fds(gw.pid)
+    base = gw.fds()
     socks = [raw_idle_conn(port) for _ in range(50)]
     time.sleep(PARK_WAIT)
-    t.ok(fds(gw.pid) >= base + 50, "50 parked h2c connections held open",
-         "%d descriptors, %d before" % (fds(gw.pid), base))
-    for s in socks:
-        s.close()
-    deadline = time.monotonic() + 5
-    while fds(gw.pid) > base and time.monotonic() < deadline:
-        time.sleep(0.05)
-    t.ok(fds(gw.pid) <= base, "closed parked h2c connections are freed",
-         "%d descriptors, %d before" % (fds(gw.pid), base))
+    t.held_then_freed(gw, base, socks, "parked h2c connections")
 
     # Memory: here an idle h2c connection costs about 14.5 KiB unparked
-    # (its nghttp2 session alone 13.2), 13.7 parked.  (Not measured under
-    # sanitizers, whose allocator pads everything.)
-    if gwtest.binary_is_sanitized(os.environ.get("GW_BIN", "")):
-        t.note("sanitized binary: memory per parked connection not checked")
-    else:
-        rss0 = gw.rss_kib()
-        socks = [raw_idle_conn(port) for _ in range(1000)]
-        time.sleep(PARK_WAIT)
-        per = (gw.rss_kib() - rss0) / 1000.0
+    # (its nghttp2 session alone 13.2), 13.7 parked.
+    per, socks = t.kib_per_conn(gw, lambda i: raw_idle_conn(port), 1000,
+                                PARK_WAIT)
+    if per is not None:
         t.note("%.2f KiB per parked h2c connection" % per)
         t.ok(per < 14.1, "1000 parked h2c connections cost under 14.1 KiB "
              "each", "%.2f KiB each" % per)
-        for s in socks:
-            s.close()
+    for s in socks:
+        s.close()
 
     # Shutdown: parked connections get GOAWAY and close; exit 0, quickly.
     clients = []
