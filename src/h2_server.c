@@ -1661,7 +1661,10 @@ h2_conn_new(struct gw_conn *c)
 
 	cb = h2_callbacks();
 	opt = h2_options();
-	if (nghttp2_session_server_new2(&h2->session, cb, h2, opt) != 0)
+	if ((w->h2mem.mem.malloc != NULL ?
+	    nghttp2_session_server_new3(&h2->session, cb, h2, opt,
+	    &w->h2mem.mem) :
+	    nghttp2_session_server_new2(&h2->session, cb, h2, opt)) != 0)
 		abort();
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cb);

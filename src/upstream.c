@@ -2739,7 +2739,10 @@ h2c_ready(struct gw_upstream *c)
 	    h2c_on_frame_not_send_cb);
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_outbound_ack(opt, UP_H2_MAX_OUTBOUND_ACK);
-	if (nghttp2_session_client_new2(&c->h2->session, cb, c, opt) != 0) {
+	if ((c->pool->w->h2mem.mem.malloc != NULL ?
+	    nghttp2_session_client_new3(&c->h2->session, cb, c, opt,
+	    &c->pool->w->h2mem.mem) :
+	    nghttp2_session_client_new2(&c->h2->session, cb, c, opt)) != 0) {
 		log_crit("out of memory");
 		abort();
 	}

@@ -219,6 +219,7 @@ gw_worker_create(int id, const int *fds, size_t nfds,
 	    wake_cb, w);
 	event_add(w->wake, NULL);
 	gw_flusher_init(&w->flusher, w->base);
+	gw_h2_mem_init(&w->h2mem);
 	w->listeners = xcalloc(nfds ? nfds : 1, sizeof(*w->listeners));
 	for (i = 0; i < nfds; i++) {
 		int fd = dup(fds[i]);
@@ -302,6 +303,7 @@ gw_worker_join_destroy(struct gw_worker *w)
 		event_free(w->grace_timer);
 	event_free(w->wake);
 	gw_flusher_fini(&w->flusher);
+	gw_h2_mem_fini(&w->h2mem);
 	close(w->wake_fd);
 	evdns_base_free(w->dns, 0);
 	event_base_free(w->base);

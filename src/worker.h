@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "freelist.h"
+#include "h2_mem.h"
 #include "sockio.h"
 
 struct event;
@@ -76,6 +77,8 @@ struct gw_worker {
 	struct gw_worker_settings set;
 	struct gw_worker_stats stats;
 	struct gw_flusher flusher;   /* batches socket writes (sockio.h) */
+	struct gw_h2_mem h2mem;      /* its nghttp2 sessions' allocator (zero:
+					none, plain malloc) */
 	/* Front limits and timeouts resolved from the config (ns). */
 	int64_t header_timeout_ns;
 	int64_t idle_timeout_ns;
