@@ -1,58 +1,80 @@
 /*
  * h2_mem.c: a per-worker allocator for nghttp2 (see h2_mem.h).
+ *
+ * Blocks carry no header: a small request is rounded up to a size glibc
+ * serves exactly (16k + 8 usable bytes, the natural rounding of its
+ * chunks, so nothing is spent beyond what malloc itself would take), and
+ * on free malloc_usable_size() names the class.  A block whose usable
+ * size is not of that form (a large one, or any under a sanitizer's
+ * allocator, which reports the size asked for) goes back to free().
  */
 #include "h2_mem.h"
 
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The header before each block: its class, 0 for a malloc'd large one.
- * 16 bytes keep the block aligned as malloc's are. */
-#define HDR 16
-
-static unsigned
-class_of(size_t size)
+/* Class k (1..GW_H2_MEM_NCLASS) holds blocks of 16k + 8 usable bytes. */
+static size_t
+class_size(unsigned k)
 {
-	return size > GW_H2_MEM_MAX ? 0 :
-	    (unsigned)((size + GW_H2_MEM_CLASS - 1) / GW_H2_MEM_CLASS) + 0u;
+	return (size_t)k * GW_H2_MEM_CLASS + 8;
+}
+
+/* The class a request of `size` bytes takes, 0 for a large one. */
+static unsigned
+class_for(size_t size)
+{
+	if (size > class_size(GW_H2_MEM_NCLASS))
+		return 0;
+	return size <= 24 ? 1 :
+	    (unsigned)((size - 8 + GW_H2_MEM_CLASS - 1) / GW_H2_MEM_CLASS);
+}
+
+/* The class a block of usable size `usable` belongs to, or 0. */
+static unsigned
+class_of_block(size_t usable)
+{
+	unsigned k;
+
+	if (usable < 24 || (usable - 8) % GW_H2_MEM_CLASS != 0)
+		return 0;
+	k = (unsigned)((usable - 8) / GW_H2_MEM_CLASS);
+	return k <= GW_H2_MEM_NCLASS ? k : 0;
 }
 
 static void *
 mem_alloc(struct gw_h2_mem *m, size_t size)
 {
-	unsigned cls = size == 0 ? 1 : class_of(size);
-	unsigned char *h;
+	unsigned k = class_for(size);
+	void *p;
 
-	if (cls != 0 && (h = m->free[cls]) != NULL) {
-		memcpy(&m->free[cls], h + HDR, sizeof(void *));
-		m->n[cls]--;
-		return h + HDR;
+	if (k == 0)
+		return malloc(size);
+	if ((p = m->free[k]) != NULL) {
+		memcpy(&m->free[k], p, sizeof(void *));
+		m->n[k]--;
+		return p;
 	}
-	h = malloc(HDR + (cls != 0 ? (size_t)cls * GW_H2_MEM_CLASS : size));
-	if (h == NULL)
-		return NULL;
-	memcpy(h, &cls, sizeof(cls));
-	return h + HDR;
+	return malloc(class_size(k));
 }
 
 static void
 mem_free(struct gw_h2_mem *m, void *p)
 {
-	unsigned char *h;
-	unsigned cls;
+	unsigned k;
 
 	if (p == NULL)
 		return;
-	h = (unsigned char *)p - HDR;
-	memcpy(&cls, h, sizeof(cls));
-	if (cls == 0 || m->n[cls] >= GW_H2_MEM_KEEP) {
-		free(h);
+	k = class_of_block(malloc_usable_size(p));
+	if (k == 0 || m->n[k] >= GW_H2_MEM_KEEP) {
+		free(p);
 		return;
 	}
-	memcpy(h + HDR, &m->free[cls], sizeof(void *));
-	m->free[cls] = h;
-	m->n[cls]++;
+	memcpy(p, &m->free[k], sizeof(void *));
+	m->free[k] = p;
+	m->n[k]++;
 }
 
 static void *
@@ -83,27 +105,19 @@ static void *
 nv_realloc(void *p, size_t size, void *ud)
 {
 	struct gw_h2_mem *m = ud;
-	unsigned char *h;
-	unsigned cls;
+	size_t have;
 	void *q;
 
 	if (p == NULL)
 		return mem_alloc(m, size);
-	h = (unsigned char *)p - HDR;
-	memcpy(&cls, h, sizeof(cls));
-	if (cls == 0) {
-		/* A large block stays one (its header says so). */
-		if (size <= GW_H2_MEM_MAX)
-			size = GW_H2_MEM_MAX + 1;
-		if ((h = realloc(h, HDR + size)) == NULL)
-			return NULL;
-		return h + HDR;
-	}
-	if (size <= (size_t)cls * GW_H2_MEM_CLASS)
+	have = malloc_usable_size(p);
+	if (size <= have)
 		return p;
+	if (class_of_block(have) == 0)
+		return realloc(p, size);
 	if ((q = mem_alloc(m, size)) == NULL)
 		return NULL;
-	memcpy(q, p, (size_t)cls * GW_H2_MEM_CLASS);
+	memcpy(q, p, have);
 	mem_free(m, p);
 	return q;
 }
@@ -122,13 +136,14 @@ gw_h2_mem_init(struct gw_h2_mem *m)
 void
 gw_h2_mem_fini(struct gw_h2_mem *m)
 {
-	unsigned char *h;
-	unsigned cls;
+	unsigned k;
+	void *p;
 
-	for (cls = 1; cls <= GW_H2_MEM_NCLASS; cls++)
-		while ((h = m->free[cls]) != NULL) {
-			memcpy(&m->free[cls], h + HDR, sizeof(void *));
-			free(h);
+	for (k = 1; k <= GW_H2_MEM_NCLASS; k++) {
+		while ((p = m->free[k]) != NULL) {
+			memcpy(&m->free[k], p, sizeof(void *));
+			free(p);
 		}
-	memset(m->n, 0, sizeof(m->n));
+		m->n[k] = 0;
+	}
 }

@@ -4,10 +4,11 @@
  * nghttp2 allocates and frees small objects on every stream (the stream,
  * its outbound items, header buffers), bursts of them at a time: more
  * than glibc's per-thread cache holds, so most went through the arena's
- * bins.  A worker keeps freed blocks of up to GW_H2_MEM_MAX bytes in
- * lists by size class (at most GW_H2_MEM_KEEP a class) and hands them out
- * again; larger blocks go to malloc.  Each block carries its class in a
- * 16-byte header, so free needs no size.
+ * bins.  A worker keeps freed blocks of up to about GW_H2_MEM_MAX bytes
+ * in lists by size class (at most GW_H2_MEM_KEEP a class) and hands them
+ * out again; larger blocks go to malloc.  Blocks are plain malloc blocks
+ * (h2_mem.c says how free finds the class), so a session costs no more
+ * memory than with malloc itself.
  *
  * A cache belongs to one worker thread; after the worker has stopped, the
  * thread tearing it down may use it too (sessions freed at teardown).

@@ -257,7 +257,11 @@ struct gw_h2_conn {
 	 * it times out into parking (conn.h); parked, it waits on the
 	 * socket. */
 	struct event *flush_ev;
-	struct event *idle_ev;   /* no stream for the idle time: GOAWAY */
+	struct event *idle_ev;   /* no stream for the idle time: GOAWAY
+				    (NULL while parked: flush_ev times out
+				    instead) */
+	int64_t idle_since_ns;   /* when the last stream went */
+	int64_t idle_ns;
 	struct event *shutdown_ev; /* final GOAWAY of a graceful shutdown
 				      (made by the shutdown) */
 	struct timeval idle_tv;
@@ -276,6 +280,8 @@ static const struct gw_front_ops h2_front_ops;
 static int h2_io(struct gw_h2_conn *, bool);
 static void h2_flush_cb(evutil_socket_t, short, void *);
 static void h2_bev_setup(struct gw_h2_conn *);
+static void h2_idle_cb(evutil_socket_t, short, void *);
+static struct timeval h2_tv(int64_t);
 
 /* --- rate limits ------------------------------------------------------- */
 
@@ -358,6 +364,7 @@ static void
 h2_idle_update(struct gw_h2_conn *h2)
 {
 	if (h2->nstreams == 0) {
+		h2->idle_since_ns = gw_now_ns();
 		evtimer_add(h2->idle_ev, &h2->idle_tv);
 		h2_arm_park(h2);
 	} else
@@ -1463,6 +1470,8 @@ h2_eventcb(struct bufferevent *bev, short events, void *arg)
 static void
 h2_park(struct gw_h2_conn *h2)
 {
+	int64_t left;
+
 	if (h2->nstreams > 0 || h2->shutting_down || h2->idle_fired ||
 	    h2->draining || h2->calm || h2->dead ||
 	    nghttp2_session_want_write(h2->session))
@@ -1471,8 +1480,13 @@ h2_park(struct gw_h2_conn *h2)
 		h2_arm_park(h2);         /* output still going: later */
 		return;
 	}
-	/* No timeout here: idle_ev keeps running. */
-	gw_conn_park(h2->c, h2->flush_ev, h2_flush_cb, h2, 0);
+	/* The idle time left goes with the parked event; idle_ev goes (one
+	 * event less per parked connection). */
+	left = h2->idle_ns - (gw_now_ns() - h2->idle_since_ns);
+	event_free(h2->idle_ev);
+	h2->idle_ev = NULL;
+	gw_conn_park(h2->c, h2->flush_ev, h2_flush_cb, h2,
+	    left > 0 ? left : 1);
 }
 
 /* Back from parking before anything that needs the bufferevent; what the
@@ -1482,11 +1496,24 @@ static int
 h2_unpark(struct gw_h2_conn *h2)
 {
 	struct gw_conn *c = h2->c;
+	int64_t left;
 
 	if (c->parked_fd == -1)
 		return 0;
 	if (gw_conn_unpark(c, h2->flush_ev, h2_flush_cb, h2) != 0)
 		return -1;
+	/* The idle timer again, with what is left of the idle time (none:
+	 * it fires now). */
+	if ((h2->idle_ev = evtimer_new(c->worker->base, h2_idle_cb, h2)) ==
+	    NULL)
+		return -1;
+	left = h2->idle_ns - (gw_now_ns() - h2->idle_since_ns);
+	if (left > 0) {
+		struct timeval tv = h2_tv(left);
+
+		evtimer_add(h2->idle_ev, &tv);
+	} else
+		event_active(h2->idle_ev, EV_TIMEOUT, 0);
 	h2_bev_setup(h2);
 	gw_sockio_read(&c->sockio, GW_SOCKIO_READ_MAX);
 	return 0;
@@ -1651,8 +1678,9 @@ h2_conn_new(struct gw_conn *c)
 	h2->idle_ev = evtimer_new(base, h2_idle_cb, h2);
 	if (h2->flush_ev == NULL || h2->idle_ev == NULL)
 		abort();
-	h2->idle_tv = h2_tv(w->idle_timeout_ns > 0 ? w->idle_timeout_ns :
-	    GW_H2_DEFAULT_IDLE_NS);
+	h2->idle_ns = w->idle_timeout_ns > 0 ? w->idle_timeout_ns :
+	    GW_H2_DEFAULT_IDLE_NS;
+	h2->idle_tv = h2_tv(h2->idle_ns);
 	h2_ratelim_init(&h2->rst_lim, GW_H2_RST_BURST, GW_H2_RST_RATE, now);
 	h2_ratelim_init(&h2->open_lim, GW_H2_OPEN_BURST, GW_H2_OPEN_RATE,
 	    now);
@@ -1769,7 +1797,8 @@ gw_h2_server_free(struct gw_conn *c)
 		h2_stream_close(hs);
 	nghttp2_session_del(h2->session);
 	event_free(h2->flush_ev);
-	event_free(h2->idle_ev);
+	if (h2->idle_ev != NULL)
+		event_free(h2->idle_ev);
 	if (h2->shutdown_ev != NULL)
 		event_free(h2->shutdown_ev);
 	if (h2->rx != NULL)
