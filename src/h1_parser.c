@@ -1090,3 +1090,82 @@ gw_h1_chunked_decode(struct gw_h1_chunked *c, struct evbuffer *in,
 		}
 	}
 }
+
+/* s[0..len) equals the lower-case literal lit, in any case. */
+static bool
+hc_eq(const char *s, const char *lit, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (to_lower((unsigned char)s[i]) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
+/*
+ * Classifies a field name with one switch on its length, so filtering a
+ * request's fields costs a comparison or two per field.  Hop-by-hop
+ * fields and the ones the gateway writes itself never go through, in
+ * either direction.
+ */
+unsigned
+gw_hdr_class(const char *n, size_t len)
+{
+	unsigned c = 0;
+
+	switch (len) {
+	case 2:
+		if (hc_eq(n, "te", 2))
+			c = HDR_HOP;
+		break;
+	case 4:
+		if (hc_eq(n, "host", 4))
+			c = HDR_HOST;
+		break;
+	case 6:
+		if (hc_eq(n, "expect", 6))
+			c = HDR_EXPECT;
+		break;
+	case 7:
+		if (hc_eq(n, "upgrade", 7))
+			c = HDR_HOP;
+		break;
+	case 10:
+		if (hc_eq(n, "connection", 10))
+			c = HDR_HOP | HDR_CONNECTION;
+		else if (hc_eq(n, "keep-alive", 10))
+			c = HDR_HOP;
+		else if (hc_eq(n, "user-agent", 10))
+			c = HDR_USER_AGENT;
+		break;
+	case 12:
+		if (hc_eq(n, "x-request-id", 12))
+			c = HDR_REQUEST_ID;
+		break;
+	case 14:
+		if (hc_eq(n, "content-length", 14))
+			c = HDR_CONTENT_LENGTH;
+		else if (hc_eq(n, "http2-settings", 14))
+			c = HDR_HOP;
+		break;
+	case 15:
+		if (hc_eq(n, "x-forwarded-for", 15))
+			c = HDR_XFF;
+		break;
+	case 16:
+		if (hc_eq(n, "x-forwarded-host", 16))
+			c = HDR_XF_OTHER;
+		break;
+	case 17:
+		if (hc_eq(n, "transfer-encoding", 17))
+			c = HDR_HOP;
+		else if (hc_eq(n, "x-forwarded-proto", 17))
+			c = HDR_XF_OTHER;
+		break;
+	}
+	/* Proxy-Connection, Proxy-Authenticate, Proxy-Authorization... */
+	if (c == 0 && len > 6 && hc_eq(n, "proxy-", 6))
+		c = HDR_HOP;
+	return c;
+}

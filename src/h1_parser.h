@@ -186,4 +186,20 @@ void gw_h1_chunked_init(struct gw_h1_chunked *c);
 int gw_h1_chunked_decode(struct gw_h1_chunked *c, struct evbuffer *in,
     struct evbuffer *out, struct evbuffer *trailers, size_t max_out);
 
+/* What the gateway knows about a field name, as bits (gw_hdr_class). */
+enum {
+	HDR_HOP = 1 << 0,        /* hop-by-hop (RFC 9110 7.6.1), TE included */
+	HDR_CONNECTION = 1 << 1,
+	HDR_HOST = 1 << 2,
+	HDR_CONTENT_LENGTH = 1 << 3,
+	HDR_EXPECT = 1 << 4,
+	HDR_REQUEST_ID = 1 << 5,
+	HDR_XFF = 1 << 6,
+	HDR_XF_OTHER = 1 << 7,   /* X-Forwarded-Host / -Proto: ours */
+	HDR_USER_AGENT = 1 << 8,
+};
+
+/* The HDR_* bits of field name n[0..len), any case; 0 for the rest. */
+unsigned gw_hdr_class(const char *n, size_t len);
+
 #endif

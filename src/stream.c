@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
+#include "h1_parser.h"
 #include "httplist.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -80,85 +81,6 @@ lc_eq(const char *s, const char *lit, size_t len)
 	return true;
 }
 
-/* What the gateway knows about a field name, as bits. */
-enum {
-	HDR_HOP = 1 << 0,        /* hop-by-hop (RFC 9110 7.6.1) */
-	HDR_CONNECTION = 1 << 1,
-	HDR_HOST = 1 << 2,
-	HDR_CONTENT_LENGTH = 1 << 3,
-	HDR_EXPECT = 1 << 4,
-	HDR_REQUEST_ID = 1 << 5,
-	HDR_XFF = 1 << 6,
-	HDR_XF_OTHER = 1 << 7,   /* X-Forwarded-Host / -Proto: ours */
-	HDR_USER_AGENT = 1 << 8,
-};
-
-/*
- * Classifies a field name with one switch on its length, so filtering a
- * request's fields costs a comparison or two per field.  Hop-by-hop
- * fields and the ones the gateway writes itself never go through, in
- * either direction.
- */
-static unsigned
-hdr_class(const char *n, size_t len)
-{
-	unsigned c = 0;
-
-	switch (len) {
-	case 2:
-		if (lc_eq(n, "te", 2))
-			c = HDR_HOP;
-		break;
-	case 4:
-		if (lc_eq(n, "host", 4))
-			c = HDR_HOST;
-		break;
-	case 6:
-		if (lc_eq(n, "expect", 6))
-			c = HDR_EXPECT;
-		break;
-	case 7:
-		if (lc_eq(n, "upgrade", 7))
-			c = HDR_HOP;
-		break;
-	case 10:
-		if (lc_eq(n, "connection", 10))
-			c = HDR_HOP | HDR_CONNECTION;
-		else if (lc_eq(n, "keep-alive", 10))
-			c = HDR_HOP;
-		else if (lc_eq(n, "user-agent", 10))
-			c = HDR_USER_AGENT;
-		break;
-	case 12:
-		if (lc_eq(n, "x-request-id", 12))
-			c = HDR_REQUEST_ID;
-		break;
-	case 14:
-		if (lc_eq(n, "content-length", 14))
-			c = HDR_CONTENT_LENGTH;
-		else if (lc_eq(n, "http2-settings", 14))
-			c = HDR_HOP;
-		break;
-	case 15:
-		if (lc_eq(n, "x-forwarded-for", 15))
-			c = HDR_XFF;
-		break;
-	case 16:
-		if (lc_eq(n, "x-forwarded-host", 16))
-			c = HDR_XF_OTHER;
-		break;
-	case 17:
-		if (lc_eq(n, "transfer-encoding", 17))
-			c = HDR_HOP;
-		else if (lc_eq(n, "x-forwarded-proto", 17))
-			c = HDR_XF_OTHER;
-		break;
-	}
-	/* Proxy-Connection, Proxy-Authenticate, Proxy-Authorization... */
-	if (c == 0 && len > 6 && lc_eq(n, "proxy-", 6))
-		c = HDR_HOP;
-	return c;
-}
 
 /* Whether `name` is one of the tokens of a Connection field value: those
  * fields are hop-by-hop too (RFC 9110 7.6.1).  Called only for requests
@@ -649,7 +571,7 @@ build_backend_head(struct gw_stream *st, const struct gw_req_head *head,
 	gw_strbuf_lit(&sb, "\r\n");
 	for (i = 0; i < head->nhdrs; i++) {
 		const struct gw_hdr *h = &head->hdrs[i];
-		unsigned cls = hdr_class(h->name, h->name_len);
+		unsigned cls = gw_hdr_class(h->name, h->name_len);
 
 		if (cls & (HDR_HOP | HDR_HOST | HDR_CONTENT_LENGTH |
 		    HDR_EXPECT | HDR_REQUEST_ID | HDR_XF_OTHER))
@@ -1097,7 +1019,7 @@ gw_stream_on_response_head(struct gw_stream *st, int status,
 		st->worker->stats.upstream_errors++;
 	conn = has_connection(hdrs, n);
 	for (i = 0; i < n && l.n < MAX_RESP_HDRS; i++) {
-		if (hdr_class(hdrs[i].name, hdrs[i].name_len) & (HDR_HOP |
+		if (gw_hdr_class(hdrs[i].name, hdrs[i].name_len) & (HDR_HOP |
 		    HDR_CONTENT_LENGTH | HDR_REQUEST_ID))
 			continue;
 		if (conn && named_by_connection(hdrs, n, hdrs[i].name,

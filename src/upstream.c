@@ -2091,31 +2091,13 @@ h2s_retry(struct gw_upstream *hs)
 static bool
 h2_field_dropped(const struct gw_h1_header *h)
 {
-	const char *n = h->name;
-	size_t len = h->name_len;
+	unsigned c = gw_hdr_class(h->name, h->name_len);
 
-	/* By length first: most fields are compared with nothing. */
-	switch (len) {
-	case 2:
-		/* TE may only say "trailers" (gRPC does). */
-		return gw_h1_name_eq(n, len, "te") && !(h->value_len == 8 &&
-		    strncasecmp(h->value, "trailers", 8) == 0);
-	case 4:
-		return gw_h1_name_eq(n, len, "host");
-	case 7:
-		return gw_h1_name_eq(n, len, "upgrade");
-	case 10:
-		return gw_h1_name_eq(n, len, "connection") ||
-		    gw_h1_name_eq(n, len, "keep-alive");
-	case 14:
-		return gw_h1_name_eq(n, len, "http2-settings");
-	case 16:
-		return gw_h1_name_eq(n, len, "proxy-connection");
-	case 17:
-		return gw_h1_name_eq(n, len, "transfer-encoding");
-	default:
+	if (!(c & (HDR_HOP | HDR_HOST)))
 		return false;
-	}
+	/* TE may only say "trailers" (gRPC does). */
+	return !(h->name_len == 2 && h->value_len == 8 &&
+	    strncasecmp(h->value, "trailers", 8) == 0);
 }
 
 #define UP_NV(n, nl, v, vl) ((nghttp2_nv){ (uint8_t *)(uintptr_t)(n), \
