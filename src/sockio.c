@@ -18,20 +18,20 @@
 static void sockio_read_cb(evutil_socket_t, short, void *);
 
 static void
-flush_queue(struct gw_sockio *f)
+flush_queue(struct gw_sockio *s)
 {
-	struct gw_flusher *fl = f->fl;
+	struct gw_flusher *fl = s->fl;
 
-	if (f->queued)
+	if (s->queued)
 		return;
 	/* Writing is libevent's until the output drains: a write now
 	 * would only meet a full socket buffer. */
-	if (bufferevent_get_enabled(f->bev) & EV_WRITE)
+	if (bufferevent_get_enabled(s->bev) & EV_WRITE)
 		return;
-	f->queued = true;
+	s->queued = true;
 	if (TAILQ_EMPTY(&fl->queue))
 		event_active(fl->ev, EV_WRITE, 0);
-	TAILQ_INSERT_TAIL(&fl->queue, f, entry);
+	TAILQ_INSERT_TAIL(&fl->queue, s, entry);
 }
 
 static void
@@ -44,11 +44,11 @@ flush_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 }
 
 /* Writes one queued output.  The owner's callbacks may run from here and
- * free it (and others): f is off the queue by then. */
+ * free it (and others): s is off the queue by then. */
 static void
-flush_one(struct gw_sockio *f)
+flush_one(struct gw_sockio *s)
 {
-	struct bufferevent *bev = f->bev;
+	struct bufferevent *bev = s->bev;
 	struct evbuffer *out = bufferevent_get_output(bev);
 
 	if (evbuffer_get_length(out) == 0)
@@ -77,14 +77,14 @@ static void
 flusher_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gw_flusher *fl = arg;
-	struct gw_sockio *f;
+	struct gw_sockio *s;
 
 	(void)fd;
 	(void)what;
-	while ((f = TAILQ_FIRST(&fl->queue)) != NULL) {
-		TAILQ_REMOVE(&fl->queue, f, entry);
-		f->queued = false;
-		flush_one(f);
+	while ((s = TAILQ_FIRST(&fl->queue)) != NULL) {
+		TAILQ_REMOVE(&fl->queue, s, entry);
+		s->queued = false;
+		flush_one(s);
 	}
 }
 
@@ -104,74 +104,74 @@ gw_flusher_fini(struct gw_flusher *fl)
 }
 
 void
-gw_sockio_attach(struct gw_sockio *f, struct gw_flusher *fl,
+gw_sockio_attach(struct gw_sockio *s, struct gw_flusher *fl,
     struct bufferevent *bev, bool tls)
 {
 	short enabled;
 
-	f->bev = NULL;
-	f->queued = false;
-	f->read_errno = 0;
+	s->bev = NULL;
+	s->queued = false;
+	s->read_errno = 0;
 	if (tls || fl == NULL || fl->ev == NULL)
 		return;
-	f->cb = evbuffer_add_cb(bufferevent_get_output(bev), flush_out_cb, f);
-	if (f->cb == NULL)
+	s->cb = evbuffer_add_cb(bufferevent_get_output(bev), flush_out_cb, s);
+	if (s->cb == NULL)
 		return;
-	f->bev = bev;
-	f->fl = fl;
+	s->bev = bev;
+	s->fl = fl;
 	bufferevent_disable(bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-		flush_queue(f);
+		flush_queue(s);
 	/* The bufferevent's read event calls us instead of libevent's read
 	 * (flags as bufferevent_socket_new gives them); enabling, disabling
 	 * and timeouts still go through the bufferevent. */
 	enabled = bufferevent_get_enabled(bev);
 	event_del(&bev->ev_read);
-	f->libevent_readcb = event_get_callback(&bev->ev_read);
+	s->libevent_readcb = event_get_callback(&bev->ev_read);
 	event_assign(&bev->ev_read, bev->ev_base, bufferevent_getfd(bev),
-	    EV_READ | EV_PERSIST | EV_FINALIZE, sockio_read_cb, f);
+	    EV_READ | EV_PERSIST | EV_FINALIZE, sockio_read_cb, s);
 	if (enabled & EV_READ)
 		bufferevent_enable(bev, EV_READ);
 }
 
 void
-gw_sockio_detach(struct gw_sockio *f)
+gw_sockio_detach(struct gw_sockio *s)
 {
 	short enabled;
 
-	if (f->bev == NULL)
+	if (s->bev == NULL)
 		return;
-	if (f->queued)
-		TAILQ_REMOVE(&f->fl->queue, f, entry);
-	evbuffer_remove_cb_entry(bufferevent_get_output(f->bev), f->cb);
-	/* The read event calls back into f: libevent's own callback goes
+	if (s->queued)
+		TAILQ_REMOVE(&s->fl->queue, s, entry);
+	evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->cb);
+	/* The read event calls back into s: libevent's own callback goes
 	 * back (the bufferevent's finalizer, too, expects its argument). */
-	enabled = bufferevent_get_enabled(f->bev);
-	event_del(&f->bev->ev_read);
-	event_assign(&f->bev->ev_read, f->bev->ev_base,
-	    bufferevent_getfd(f->bev), EV_READ | EV_PERSIST | EV_FINALIZE,
-	    f->libevent_readcb, f->bev);
+	enabled = bufferevent_get_enabled(s->bev);
+	event_del(&s->bev->ev_read);
+	event_assign(&s->bev->ev_read, s->bev->ev_base,
+	    bufferevent_getfd(s->bev), EV_READ | EV_PERSIST | EV_FINALIZE,
+	    s->libevent_readcb, s->bev);
 	if (enabled & EV_READ)
-		bufferevent_enable(f->bev, EV_READ);
-	f->queued = false;
-	f->bev = NULL;
+		bufferevent_enable(s->bev, EV_READ);
+	s->queued = false;
+	s->bev = NULL;
 }
 
 void
-gw_sockio_enable(struct gw_sockio *f, struct bufferevent *bev, short what)
+gw_sockio_enable(struct gw_sockio *s, struct bufferevent *bev, short what)
 {
-	if (f->bev != NULL)
+	if (s->bev != NULL)
 		what &= ~EV_WRITE;
 	if (what != 0)
 		bufferevent_enable(bev, what);
 }
 
 void
-gw_sockio_written(struct gw_sockio *f)
+gw_sockio_written(struct gw_sockio *s)
 {
-	if (f->bev != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(f->bev)) == 0)
-		bufferevent_disable(f->bev, EV_WRITE);
+	if (s->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		bufferevent_disable(s->bev, EV_WRITE);
 }
 
 /*
@@ -184,18 +184,18 @@ gw_sockio_written(struct gw_sockio *f)
  * reports a reset once.
  */
 static ssize_t
-sockio_fill(struct gw_sockio *f, size_t max)
+sockio_fill(struct gw_sockio *s, size_t max)
 {
-	struct evbuffer *in = bufferevent_get_input(f->bev);
-	int fd = bufferevent_getfd(f->bev);
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	int fd = bufferevent_getfd(s->bev);
 	size_t want = GW_SOCKIO_FIRST_READ, room;
 	ssize_t total = 0, r;
 	struct evbuffer_iovec v[2];
 	int i, n;
 
-	if (f->read_errno != 0) {
-		errno = f->read_errno;
-		f->read_errno = 0;
+	if (s->read_errno != 0) {
+		errno = s->read_errno;
+		s->read_errno = 0;
 		return -1;
 	}
 	/* The input's end is frozen for everyone but the bufferevent's
@@ -232,7 +232,7 @@ sockio_fill(struct gw_sockio *f, size_t max)
 	evbuffer_freeze(in, 0);
 	if (total > 0) {
 		if (r < 0 && errno != EAGAIN && errno != EINTR)
-			f->read_errno = errno;
+			s->read_errno = errno;
 		return total;
 	}
 	return r;
@@ -246,8 +246,8 @@ sockio_fill(struct gw_sockio *f, size_t max)
 static void
 sockio_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct gw_sockio *f = arg;
-	struct bufferevent *bev = f->bev;
+	struct gw_sockio *s = arg;
+	struct bufferevent *bev = s->bev;
 	short ev = BEV_EVENT_READING;
 	ssize_t r;
 
@@ -255,7 +255,7 @@ sockio_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		ev |= BEV_EVENT_TIMEOUT;
 	} else {
-		r = sockio_fill(f, GW_SOCKIO_READ_MAX);
+		r = sockio_fill(s, GW_SOCKIO_READ_MAX);
 		if (r > 0) {
 			/* An error kept for later is reported on the next
 			 * pass (the socket stays readable). */
@@ -271,8 +271,8 @@ sockio_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-gw_sockio_read(struct gw_sockio *f, size_t max)
+gw_sockio_read(struct gw_sockio *s, size_t max)
 {
-	if (f->bev != NULL)
-		(void)sockio_fill(f, max);
+	if (s->bev != NULL)
+		(void)sockio_fill(s, max);
 }
